@@ -1,0 +1,90 @@
+"""``cluster.yaml``: where work runs, validated before anything starts.
+
+Every key is documented in :data:`CLUSTER_KEYS`; an unknown key or a wrong type is an
+error that names the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kbatch.errors import ClusterError
+
+CLUSTER_KEYS: dict[str, str] = {
+    "address": "an existing scheduler (tcp://host:8786); kbatch then starts no workers",
+    "n_workers": "local CPU worker processes; 'auto' picks the measured best layout",
+    "threads_per_worker": "Dask threads per local worker (tasks run at once per worker)",
+    "torch_threads": "torch intra-op threads per worker; 'auto' = cores / workers",
+    "memory_limit": "per local worker, e.g. '4GiB', or 'auto' (machine memory / workers)",
+    "dashboard_address": "where the local Dask dashboard listens, e.g. ':8787' or ':0'",
+}
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Validated contents of a cluster file (see :data:`CLUSTER_KEYS`)."""
+
+    address: str | None = None
+    n_workers: int | str = "auto"
+    threads_per_worker: int = 1
+    torch_threads: int | str = "auto"
+    memory_limit: str = "auto"
+    dashboard_address: str = ":8787"
+
+    def __post_init__(self) -> None:
+        for name in ("n_workers", "torch_threads"):
+            _check_count_or_auto(name, getattr(self, name))
+        _check_count_or_auto("threads_per_worker", self.threads_per_worker, allow_auto=False)
+        if self.address is not None and not isinstance(self.address, str):
+            raise ClusterError(f"cluster file: 'address' must be a string like tcp://host:8786, got {self.address!r}")
+
+    def local_workers(self) -> int:
+        """Worker processes for a local cluster: one process using every core.
+
+        Measured on 2 cores (docs/decisions.md): one worker whose torch uses both cores
+        encodes faster than two single-core workers, and the tokenizer work is small.
+        """
+        if self.n_workers != "auto":
+            return int(self.n_workers)
+        return 1
+
+    def torch_threads_per_worker(self, n_workers: int, cores: int | None = None) -> int:
+        if self.torch_threads != "auto":
+            return int(self.torch_threads)
+        return max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
+
+
+def _check_count_or_auto(name: str, value: Any, allow_auto: bool = True) -> None:
+    if allow_auto and value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        expected = "a positive integer or 'auto'" if allow_auto else "a positive integer"
+        raise ClusterError(f"cluster file: '{name}' must be {expected}, got {value!r}")
+
+
+def load_cluster_config(path: str | os.PathLike[str] | None) -> ClusterConfig:
+    """Read and validate a cluster file; ``None`` gives the packaged defaults."""
+    if path is None:
+        return ClusterConfig()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ClusterError(f"cluster file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ClusterError(f"cluster file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ClusterError(f"cluster file {path} must be a mapping of keys to values")
+    known = {f.name for f in fields(ClusterConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ClusterError(
+            f"cluster file {path}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known))})"
+        )
+    return ClusterConfig(**raw)

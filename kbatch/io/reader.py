@@ -1,0 +1,209 @@
+"""Plan an input into partitions up front, then read one partition on a worker.
+
+Planning reads only Parquet footers (or parses a text file once), so a missing column,
+an unreadable file or an empty input fails in the first second, before any cluster work.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kbatch.errors import InputError
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+DEFAULT_PARTITION_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One partition: a row range of one Parquet row group, or of a parsed text file.
+
+    ``start``/``stop`` count within the row group (Parquet) or the file (text formats,
+    which carry their parsed rows in ``table``); ``row_offset`` numbers the first row
+    across the whole input.
+    """
+
+    index: int
+    path: str
+    format: str
+    start: int
+    stop: int
+    row_offset: int
+    row_group: int | None = None
+    table: pa.Table | None = field(default=None, repr=False)
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """The partitions of an input and a fingerprint that changes when the input does."""
+
+    pieces: list[Piece]
+    text_col: str
+    id_col: str | None
+    fingerprint: dict
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.pieces)
+
+
+def plan_input(
+    source: str | os.PathLike[str] | list,
+    text_col: str = "text",
+    id_col: str | None = None,
+    partition_rows: int | None = None,
+) -> InputPlan:
+    """Find the files behind ``source`` (file, directory or glob) and cut partitions.
+
+    Parquet partitions follow row groups, each cut to at most ``partition_rows`` rows.
+    """
+    if partition_rows is not None and partition_rows < 1:
+        raise InputError(f"--partition-rows must be at least 1, got {partition_rows}")
+    max_rows = partition_rows or DEFAULT_PARTITION_ROWS
+    files = _find_files(source)
+    pieces: list[Piece] = []
+    described = []
+    offset = 0
+    for path in files:
+        fmt = FORMATS[path.suffix.lower()]
+        if fmt == "parquet":
+            ranges, table = _parquet_ranges(path, text_col, id_col, max_rows), None
+        else:
+            table = read_text_table(path, fmt, text_col, id_col)
+            ranges = [(None, start, stop, start) for start, stop in _cut(0, table.num_rows, max_rows)]
+        for row_group, start, stop, file_row in ranges:
+            pieces.append(Piece(len(pieces), str(path), fmt, start, stop, offset + file_row, row_group, table))
+        rows = sum(stop - start for _, start, stop, _ in ranges)
+        described.append({"path": str(path.resolve()), "bytes": path.stat().st_size, "rows": rows})
+        offset += rows
+    if offset == 0:
+        raise InputError(f"{source}: the input has no rows")
+    digest = hashlib.sha256(repr(described).encode()).hexdigest()[:16]
+    fingerprint = {"files": described, "rows": offset, "sha256": digest}
+    return InputPlan(pieces, text_col, id_col, fingerprint)
+
+
+def _find_files(source) -> list[Path]:
+    if isinstance(source, (list, tuple)):
+        return [f for s in source for f in _find_files(s)]
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FORMATS and not p.name.startswith(("_", ".")))
+        if not files:
+            raise InputError(f"{path}: directory holds no .parquet, .csv, .tsv or .jsonl files")
+        return files
+    if any(ch in text for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        if not files:
+            raise InputError(f"{text}: no file matches this pattern")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise InputError(f"{text}: no such file or directory")
+    for f in files:
+        if f.suffix.lower() not in FORMATS:
+            raise InputError(f"{f}: unsupported file type {f.suffix or '(none)'!r}; use .parquet, .csv, .tsv or .jsonl")
+    return files
+
+
+def _check_columns(path: Path, names: list[str], text_col: str, id_col: str | None) -> None:
+    for role, col in (("text", text_col), ("id", id_col)):
+        if col is not None and col not in names:
+            flag = "--text-col" if role == "text" else "--id-col"
+            raise InputError(f"{path}: no {role} column {col!r}; columns are {', '.join(names)} (choose one with {flag})")
+
+
+def _parquet_ranges(path: Path, text_col: str, id_col: str | None, max_rows: int) -> list[tuple[int, int, int, int]]:
+    """(row group, start, stop, first row in the file) for each partition of one file."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    _check_columns(path, schema.names, text_col, id_col)
+    text_type = schema.field(text_col).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type) or pa.types.is_null(text_type)):
+        raise InputError(f"{path}: text column {text_col!r} holds {text_type}, not strings")
+    ranges = []
+    file_row = 0
+    for i in range(meta.num_row_groups):
+        group_rows = meta.row_group(i).num_rows
+        ranges.extend((i, start, stop, file_row + start) for start, stop in _cut(0, group_rows, max_rows))
+        file_row += group_rows
+    return ranges
+
+
+def _cut(start: int, stop: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(s + size, stop)) for s in range(start, stop, size)]
+
+
+def read_text_table(path: Path, fmt: str, text_col: str, id_col: str | None) -> pa.Table:
+    """Parse a CSV, TSV or JSONL file, refusing invalid UTF-8 with its line number."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}: invalid UTF-8 at line {line} (byte {exc.start}); convert the file to UTF-8 first") from None
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty")
+    try:
+        if fmt == "jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        else:
+            frame = pd.read_csv(
+                path,
+                sep="\t" if fmt == "tsv" else ",",
+                quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8",
+            )
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot parse as {fmt.upper()} ({_first_line(exc)})") from None
+    _check_columns(path, [str(c) for c in frame.columns], text_col, id_col)
+    columns = [text_col] + ([id_col] if id_col else [])
+    frame = frame[columns]
+    frame[text_col] = frame[text_col].astype(object).where(frame[text_col].notna(), None)
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, UnicodeEncodeError) as exc:
+        raise InputError(f"{path}: {text_col!r} or {id_col!r} cannot be read as text ({_first_line(exc)})") from None
+
+
+def read_piece(piece: Piece, text_col: str, id_col: str | None) -> pd.DataFrame:
+    """Rows of one partition as ``id`` and ``text`` columns, ids stable across reruns."""
+    if piece.table is not None:
+        table = piece.table.slice(piece.start, piece.rows)
+    else:
+        columns = [text_col] + ([id_col] if id_col else [])
+        try:
+            group = pq.ParquetFile(piece.path).read_row_group(piece.row_group, columns=columns)
+            table = group.slice(piece.start, piece.rows)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({_first_line(exc)})") from None
+    frame = pd.DataFrame({"text": table.column(text_col).to_pandas()})
+    if id_col:
+        frame.insert(0, "id", table.column(id_col).to_pandas())
+    else:
+        frame.insert(0, "id", pd.RangeIndex(piece.row_offset, piece.row_offset + piece.rows, dtype="int64"))
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

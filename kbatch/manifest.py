@@ -1,0 +1,63 @@
+"""The run manifest ``_kbatch.json`` and the one-line summary printed at the end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from importlib import metadata
+
+
+def params_key(params: dict) -> str:
+    """A short hash of everything that makes two runs' outputs comparable."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in ("kbatch", "dask", "distributed", "torch", "sentence-transformers", "pyarrow", "onnxruntime"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def totals(partitions: list[dict]) -> dict:
+    """Row counts, skip reasons and stage seconds summed over partition records."""
+    skipped: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    for part in partitions:
+        skipped.update(part["skipped"])
+        seconds.update(part["seconds"])
+    rows = sum(p["rows"] for p in partitions)
+    return {
+        "rows_in": rows,
+        "rows_out": rows,
+        "rows_embedded": rows - sum(skipped.values()),
+        "rows_skipped": dict(sorted(skipped.items())),
+        "rows_truncated": sum(p["truncated"] for p in partitions),
+        "tokens": sum(p["tokens"] for p in partitions),
+        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a command did: the manifest it wrote, and where."""
+
+    output: str
+    manifest: dict
+
+    def summary(self) -> str:
+        m = self.manifest
+        skipped = m["rows_skipped"]
+        why = ", ".join(f"{n:,} {reason}" for reason, n in skipped.items())
+        skipped_text = f"{sum(skipped.values()):,} skipped: {why}" if skipped else "0 skipped"
+        reused = f", {m['partitions_reused']} partitions reused" if m["partitions_reused"] else ""
+        return (
+            f"{m['command']}: {m['rows_in']:,} rows ({skipped_text}; {m['rows_truncated']:,} truncated{reused}) "
+            f"in {m['seconds']['total']:.1f} s, {m['throughput_rows_per_s']['total']:,.1f} rows/s "
+            f"({m['throughput_rows_per_s']['processing']:,.1f} rows/s after start-up) -> {self.output}"
+        )

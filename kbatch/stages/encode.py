@@ -1,0 +1,63 @@
+"""The encode stage: token ids in, one fixed-size vector per row out.
+
+Skipped rows (null or empty text) keep their place with a null embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from kbatch.batching import encode_ragged
+from kbatch.encoders import EncoderSettings, load_encoder
+from kbatch.stages.base import Stage
+
+DTYPES = {"float32": (np.float32, pa.float32()), "float16": (np.float16, pa.float16())}
+
+
+@dataclass(frozen=True)
+class Encode(Stage):
+    """Adds ``embedding`` (fixed_size_list<float32|float16>[dim]) and drops ``input_ids``."""
+
+    settings: EncoderSettings
+    token_budget: int
+    max_rows: int = 256
+    normalize: bool = True
+    dtype: str = "float32"
+
+    needs = ("input_ids", "skip_reason")
+    adds = ("embedding",)
+    resource = "GPU"
+
+    def describe(self) -> dict:
+        """The vector size and pooling of the loaded model, for output metadata."""
+        encoder = load_encoder(self.settings)
+        return {"dimension": encoder.dimension, "pooling": encoder.pooling}
+
+    def process(self, frame: pd.DataFrame) -> pd.DataFrame:
+        encoder = load_encoder(self.settings)
+        keep = frame["skip_reason"].isna().to_numpy()
+        ids = pa.array(frame["input_ids"]).filter(pa.array(keep))
+        vectors = np.zeros((len(frame), encoder.dimension), dtype=np.float32)
+        if keep.any():
+            vectors[keep] = encode_ragged(
+                encoder,
+                np.asarray(ids.values),
+                np.asarray(ids.offsets),
+                encoder.dimension,
+                token_budget=self.token_budget,
+                max_rows=self.max_rows,
+                pad_id=encoder.pad_id,
+            )
+        if self.normalize:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            np.divide(vectors, norms, out=vectors, where=norms > 0)
+        numpy_type, arrow_type = DTYPES[self.dtype]
+        values = pa.array(vectors.astype(numpy_type, copy=False).ravel(), type=arrow_type)
+        embedding = pa.FixedSizeListArray.from_arrays(values, encoder.dimension, mask=pa.array(~keep))
+        out = frame.drop(columns=["input_ids"])
+        out["embedding"] = pd.Series(pd.arrays.ArrowExtensionArray(embedding), index=frame.index)
+        return out

@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 unexpected error, 2 bad usage, 3 bad input, 4 output conflic
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--text-col", default="text", help="column to embed (default: text)")
     embed.add_argument("--id-col", help="column copied to 'id' (default: the row number across the input)")
     embed.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or cached hub name (default: {DEFAULT_MODEL}, packaged)")
-    embed.add_argument("--partition-rows", type=int, help="rows per partition (default: row groups, at most 10,000 rows)")
+    embed.add_argument("--partition-rows", type=int, help="rows per partition (default: row groups, at most 1,000 rows)")
     embed.add_argument("--no-normalize", dest="normalize", action="store_false", help="keep raw vectors instead of L2-normalizing")
     embed.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored vector type (default: float32)")
     embed.add_argument("--pooling", choices=["mean", "cls", "max"], help="override the model's own pooling")
@@ -104,8 +103,6 @@ def _cluster_file(path: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return args.run(args)
     except KbatchError as exc:

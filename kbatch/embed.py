@@ -124,6 +124,7 @@ def embed(
         "partitions_done": len(records),
         "partitions_reused": len(done),
         **counted,
+        "workers": sorted({str(p["worker"]) for p in partitions if p.get("worker") is not None}),
         "duplicate_ids": _duplicate_ids(out.path, len(plan.pieces)) if id_col else 0,
         "seconds": {"total": round(total, 3), "cluster_start": round(start_seconds, 3), "processing": round(processing, 3)},
         "throughput_rows_per_s": {
@@ -162,11 +163,21 @@ def encode_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: En
         "truncated": int(frame["truncated"].sum()),
         "tokens": int(frame["n_tokens"].sum()),
         "seconds": seconds,
+        "worker": _worker_name(),
     }
     record = {**metadata, **description, "partition": partition}
     writer.write(index, table, record)
     seconds["write"] = time.perf_counter() - start
     return record
+
+
+def _worker_name() -> str | None:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().name)
+    except ValueError:
+        return None
 
 
 def _check_options(dtype: str, pooling: str | None, quantize: str | None, token_budget: int | None) -> None:

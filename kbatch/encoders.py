@@ -7,6 +7,7 @@ model's own sentence-transformers modules, so its configuration decides the pool
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -41,8 +42,7 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
-        if settings.torch_threads:
-            torch.set_num_threads(settings.torch_threads)
+        self.threads = settings.torch_threads
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -65,6 +65,10 @@ class SentenceEncoder:
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
+        if self.threads and torch.get_num_threads() != self.threads:
+            # Per calling thread: Dask may run the next task on another executor thread,
+            # which starts with the worker's OMP_NUM_THREADS (1), not what we set.
+            torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
                 features = {
@@ -119,13 +123,19 @@ def int8_model_path(model_path: str, model_fingerprint: str) -> str:
         fp32 = Path(tmp) / "model.onnx"
         _export_transformer(model_path, fp32)
         int8 = Path(tmp) / target.name
-        quantization.quantize_dynamic(
-            fp32,
-            int8,
-            weight_type=quantization.QuantType.QInt8,
-            per_channel=True,
-            extra_options={"MatMulConstBOnly": True},
-        )
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer logs advice for image models on the root logger
+        try:
+            quantization.quantize_dynamic(
+                fp32,
+                int8,
+                weight_type=quantization.QuantType.QInt8,
+                per_channel=True,
+                extra_options={"MatMulConstBOnly": True},
+            )
+        finally:
+            root.setLevel(level)
         os.replace(int8, target)
     return str(target)
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from kbatch.errors import InputError
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-DEFAULT_PARTITION_ROWS = 10_000
+DEFAULT_PARTITION_ROWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Piece:
     """One partition: a row range of one Parquet row group, or of a parsed text file.
 
     ``start``/``stop`` count within the row group (Parquet) or the file (text formats,
-    which carry their parsed rows in ``table``); ``row_offset`` numbers the first row
-    across the whole input.
+    which carry a copy of just these rows in ``table``); ``row_offset`` numbers the
+    first row across the whole input.
     """
 
     index: int
@@ -85,7 +85,8 @@ def plan_input(
             table = read_text_table(path, fmt, text_col, id_col)
             ranges = [(None, start, stop, start) for start, stop in _cut(0, table.num_rows, max_rows)]
         for row_group, start, stop, file_row in ranges:
-            pieces.append(Piece(len(pieces), str(path), fmt, start, stop, offset + file_row, row_group, table))
+            rows = _copy_rows(table, start, stop) if table is not None else None
+            pieces.append(Piece(len(pieces), str(path), fmt, start, stop, offset + file_row, row_group, rows))
         rows = sum(stop - start for _, start, stop, _ in ranges)
         described.append({"path": str(path.resolve()), "bytes": path.stat().st_size, "rows": rows})
         offset += rows
@@ -147,6 +148,11 @@ def _parquet_ranges(path: Path, text_col: str, id_col: str | None, max_rows: int
     return ranges
 
 
+def _copy_rows(table: pa.Table, start: int, stop: int) -> pa.Table:
+    """A copy of rows ``start:stop``: a slice would pickle the whole file's buffers."""
+    return table.take(pa.array(range(start, stop), pa.int64()))
+
+
 def _cut(start: int, stop: int, size: int) -> list[tuple[int, int]]:
     return [(s, min(s + size, stop)) for s in range(start, stop, size)]
 
@@ -188,7 +194,7 @@ def read_text_table(path: Path, fmt: str, text_col: str, id_col: str | None) -> 
 def read_piece(piece: Piece, text_col: str, id_col: str | None) -> pd.DataFrame:
     """Rows of one partition as ``id`` and ``text`` columns, ids stable across reruns."""
     if piece.table is not None:
-        table = piece.table.slice(piece.start, piece.rows)
+        table = piece.table
     else:
         columns = [text_col] + ([id_col] if id_col else [])
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from kbatch.stages.base import Stage
@@ -23,14 +24,7 @@ EMPTY_TEXT = "empty_text"
 
 @dataclass(frozen=True)
 class NormalizeText(Stage):
-    """NFC, invisible characters removed, whitespace collapsed; adds ``skip_reason``.
-
-    >>> NormalizeText()(pd.DataFrame({"text": ["  좋아요\\u200b  최고 ", None, " \\t "]}))
-          text skip_reason
-    0  좋아요 최고        None
-    1     None   null_text
-    2              empty_text
-    """
+    """NFC, invisible characters removed, whitespace collapsed; adds ``skip_reason``."""
 
     column: str = "text"
 
@@ -46,10 +40,10 @@ class NormalizeText(Stage):
         text = raw.where(~is_null, "").astype(str)
         text = text.str.normalize("NFC").str.replace(_INVISIBLE, "", regex=True)
         text = text.str.replace(_SPACES, " ", regex=True).str.strip()
-        reason = pd.Series(None, index=frame.index, dtype=object)
-        reason[text.eq("") & ~is_null] = EMPTY_TEXT
-        reason[is_null] = NULL_TEXT
+        reason = np.full(len(frame), None, dtype=object)
+        reason[(text.eq("") & ~is_null).to_numpy()] = EMPTY_TEXT
+        reason[is_null.to_numpy()] = NULL_TEXT
         out = frame.copy()
         out[self.column] = text.where(~is_null, None)
-        out["skip_reason"] = reason
+        out["skip_reason"] = pd.Series(reason, index=frame.index, dtype=object)
         return out

@@ -1,0 +1,59 @@
+"""The command line as a user runs it: exit codes and one-line errors."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def kbatch(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kbatch", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def one_line_error(done):
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_help_teaches_by_example():
+    done = kbatch("embed", "--help")
+    assert done.returncode == 0
+    assert "python -m kbatch embed examples/reviews.parquet" in done.stdout
+    assert kbatch("--version").stdout.startswith("kbatch ")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["{reviews}", "--text-col", "title"], 3, "no text column 'title'; columns are review_id, text, rating"),
+        (["{xlsx}"], 3, "unsupported file type"),
+        (["{broken}"], 3, "not a readable Parquet file"),
+        (["{reviews}", "--model", "jhgan/ko-sroberta-multitask"], 5, "cannot be loaded"),
+        (["{reviews}", "--cluster", "{bad_cluster}"], 6, "unknown key 'workers'"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(tmp_path, reviews_file, args, code, message):
+    (tmp_path / "data.xlsx").write_bytes(b"PK")
+    (tmp_path / "broken.parquet").write_bytes(reviews_file.read_bytes()[:500])
+    (tmp_path / "bad.yaml").write_text("workers: 3\n")
+    paths = {"reviews": reviews_file, "xlsx": tmp_path / "data.xlsx", "broken": tmp_path / "broken.parquet",
+             "bad_cluster": tmp_path / "bad.yaml"}
+    done = kbatch("embed", *[a.format(**paths) for a in args], "-o", tmp_path / "out")
+    assert done.returncode == code
+    line = one_line_error(done)
+    assert line.startswith("kbatch: error:") and message in line
+
+
+def test_embed_end_to_end_prints_dashboard_and_summary(tmp_path, reviews):
+    source = tmp_path / "reviews.csv"
+    reviews.head(60).to_csv(source, index=False)
+    done = kbatch("embed", source, "-o", tmp_path / "emb", "--id-col", "review_id", "--cluster", "cluster.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "kbatch: dashboard http" in done.stderr
+    assert "kbatch embed: 60 rows (0 skipped; 0 truncated)" in done.stdout
+    assert len(pd.read_parquet(tmp_path / "emb")) == 60
+    again = kbatch("embed", source, "-o", tmp_path / "emb", "--id-col", "review_id", "--pooling", "max")
+    assert again.returncode == 4
+    assert "--overwrite" in one_line_error(again)

@@ -56,6 +56,9 @@ class RunResult:
         why = ", ".join(f"{n:,} {reason}" for reason, n in skipped.items())
         skipped_text = f"{sum(skipped.values()):,} skipped: {why}" if skipped else "0 skipped"
         reused = f", {m['partitions_reused']} partitions reused" if m["partitions_reused"] else ""
+        if not m["partitions_done"]:
+            done = f"all {m['partitions_reused']} partitions of {m['rows_in']:,} rows are complete"
+            return f"{m['command']}: nothing to do, {done} -> {self.output}"
         return (
             f"{m['command']}: {m['rows_in']:,} rows ({skipped_text}; {m['rows_truncated']:,} truncated{reused}) "
             f"in {m['seconds']['total']:.1f} s, {m['throughput_rows_per_s']['total']:,.1f} rows/s "

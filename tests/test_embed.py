@@ -66,6 +66,8 @@ def test_rerun_recomputes_only_a_deleted_partition(tmp_path, reviews_file, clust
     after = pd.read_parquet(tmp_path / "emb")
     assert after["id"].tolist() == before["id"].tolist()
     np.testing.assert_allclose(vectors(after), vectors(before), atol=1e-6)
+    third = run(reviews_file, tmp_path / "emb", cluster)
+    assert third.summary().startswith("embed: nothing to do, all 3 partitions of 300 rows are complete")
 
 
 def test_another_model_is_refused_on_the_same_output(tmp_path, reviews_file, model_path, cluster):

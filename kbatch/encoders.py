@@ -66,8 +66,8 @@ class SentenceEncoder:
         import torch
 
         if self.threads and torch.get_num_threads() != self.threads:
-            # Per calling thread: Dask may run the next task on another executor thread,
-            # which starts with the worker's OMP_NUM_THREADS (1), not what we set.
+            # OpenMP keeps the thread count per calling thread, and Dask may run a later
+            # task on another executor thread than the one that loaded the model.
             torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():

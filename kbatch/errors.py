@@ -35,3 +35,9 @@ class ClusterError(KbatchError):
     """The cluster file is invalid or the scheduler cannot be reached."""
 
     exit_code = 6
+
+
+class AnalyzerError(KbatchError):
+    """A morphological analyzer is not installed, needs Java, or cannot take an option."""
+
+    exit_code = 7

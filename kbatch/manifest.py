@@ -25,20 +25,21 @@ def versions() -> dict[str, str]:
 
 
 def totals(partitions: list[dict]) -> dict:
-    """Row counts, skip reasons and stage seconds summed over partition records."""
+    """Row counts, skip reasons, command counts and stage seconds summed over partition records."""
     skipped: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
     for part in partitions:
         skipped.update(part["skipped"])
+        counts.update(part["counts"])
         seconds.update(part["seconds"])
     rows = sum(p["rows"] for p in partitions)
     return {
         "rows_in": rows,
         "rows_out": rows,
-        "rows_embedded": rows - sum(skipped.values()),
+        "rows_done": rows - sum(skipped.values()),
         "rows_skipped": dict(sorted(skipped.items())),
-        "rows_truncated": sum(p["truncated"] for p in partitions),
-        "tokens": sum(p["tokens"] for p in partitions),
+        "counts": dict(counts),
         "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
 
@@ -55,12 +56,13 @@ class RunResult:
         skipped = m["rows_skipped"]
         why = ", ".join(f"{n:,} {reason}" for reason, n in skipped.items())
         skipped_text = f"{sum(skipped.values()):,} skipped: {why}" if skipped else "0 skipped"
+        counted = "".join(f"; {n:,} {name}" for name, n in m["counts"].items())
         reused = f", {m['partitions_reused']} partitions reused" if m["partitions_reused"] else ""
         if not m["partitions_done"]:
             done = f"all {m['partitions_reused']} partitions of {m['rows_in']:,} rows are complete"
             return f"{m['command']}: nothing to do, {done} -> {self.output}"
         return (
-            f"{m['command']}: {m['rows_in']:,} rows ({skipped_text}; {m['rows_truncated']:,} truncated{reused}) "
+            f"{m['command']}: {m['rows_in']:,} rows ({skipped_text}{counted}{reused}) "
             f"in {m['seconds']['total']:.1f} s, {m['throughput_rows_per_s']['total']:,.1f} rows/s "
             f"({m['throughput_rows_per_s']['processing']:,.1f} rows/s after start-up) -> {self.output}"
         )

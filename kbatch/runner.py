@@ -2,7 +2,7 @@
 
 Each partition becomes two tasks: ``prepare`` (read and CPU stages, routed to CPU
 workers) and ``finish`` (e.g. encode and write, routed to GPU workers when there are
-any). Results stream back as partitions complete, driving the progress bar.
+any, or write only, on CPU workers). Results stream back as partitions complete, driving the progress bar.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def run_partitions(
     finish_args: tuple,
     progress: bool = True,
     label: str = "rows",
+    finish_on_cpu: bool = False,
 ) -> list[dict]:
     """Submit every piece, wait for all, and return what ``finish`` returned for each.
 
@@ -51,6 +52,7 @@ def run_partitions(
     from distributed import as_completed
 
     client, routing = cluster.client, cluster.routing
+    finish_resources = routing.cpu if finish_on_cpu else routing.encode
     run = uuid.uuid4().hex[:8]
     prepared: dict[str, object] = {}
     finished = []
@@ -61,7 +63,7 @@ def run_partitions(
         )
         fin = client.submit(
             finish, prep, piece.index, *finish_args,
-            key=f"kbatch-finish-{run}-{piece.index}", resources=routing.encode, priority=-piece.index,
+            key=f"kbatch-finish-{run}-{piece.index}", resources=finish_resources, priority=-piece.index,
         )
         prepared[fin.key] = prep
         finished.append(fin)

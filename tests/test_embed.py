@@ -35,7 +35,7 @@ def test_embeddings_equal_sentence_transformers(tmp_path, reviews_file, reviews,
     assert out["id"].tolist() == reviews["review_id"].tolist()
     cosine = (vectors(out) * plain_vectors).sum(axis=1)
     assert cosine.min() >= 0.999
-    assert result.manifest["rows_embedded"] == 300
+    assert result.manifest["rows_done"] == 300
 
 
 def test_output_follows_the_contract(tmp_path, reviews_file, cluster):

@@ -1,0 +1,45 @@
+"""Command line: parse, validate, call into the library, print one summary line.
+
+Exit codes: 0 ok, 1 unexpected error, 2 bad usage, 3 bad input, 4 output conflict,
+5 model not available, 6 cluster problem, 7 analyzer not available, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kbatch import __version__
+from kbatch.cli import embed, inspection, tokenize
+from kbatch.errors import KbatchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kbatch",
+        description="Korean text corpora to morphemes and sentence embeddings on a Dask cluster.",
+        epilog="Run 'kbatch COMMAND --help' for examples of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"kbatch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (embed, tokenize, inspection):
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KbatchError as exc:
+        print(f"kbatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kbatch: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"kbatch: unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

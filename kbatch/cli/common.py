@@ -1,0 +1,52 @@
+"""Options every partitioned command shares, so they read and behave the same."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_input_options(parser: argparse.ArgumentParser, output_suffix: str, text_help: str) -> None:
+    parser.add_argument("source", nargs="+", help="Parquet/CSV/TSV/JSONL file(s), a directory, or a quoted glob")
+    parser.add_argument("-o", "--output", help=f"output directory (default: out/<input name>-{output_suffix})")
+    parser.add_argument("--text-col", default="text", help=f"{text_help} (default: text)")
+    parser.add_argument("--id-col", help="column copied to 'id' (default: the row number across the input)")
+    parser.add_argument("--partition-rows", type=int, help="rows per partition (default: row groups, at most 1,000 rows)")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="replace an output made with other parameters")
+    parser.add_argument("--cluster", help="cluster file (default: ./cluster.yaml if present, else a local cluster)")
+    parser.add_argument("--report", help="write a Dask performance report (HTML) here")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_debug_option(parser)
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
+
+def source_and_output(args: argparse.Namespace, output_suffix: str) -> tuple[str | list[str], str]:
+    """One source or a list, and the output directory (derived from the first source if not given)."""
+    source = args.source if len(args.source) > 1 else args.source[0]
+    output = args.output or f"out/{Path(args.source[0].rstrip('/')).stem.replace('*', 'all')}-{output_suffix}"
+    return source, output
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :class:`kbatch.command.RunOptions` from parsed options."""
+    return {
+        "text_col": args.text_col,
+        "id_col": args.id_col,
+        "partition_rows": args.partition_rows,
+        "overwrite": args.overwrite,
+        "cluster": cluster_file(args.cluster),
+        "report": args.report,
+        "progress": args.progress,
+    }
+
+
+def cluster_file(path: str | None) -> str | None:
+    if path is not None:
+        return path
+    return "cluster.yaml" if Path("cluster.yaml").is_file() else None

@@ -1,0 +1,158 @@
+"""What every partitioned command shares: plan the input, resume the output, connect to
+the cluster, run the partitions, and write the manifest and summary.
+
+A command (``embed``, ``tokenize``) supplies only its parameters, the work to submit and
+a description of its output; this module makes all of them resume, refuse mixed
+parameters and report the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kbatch.cluster import Cluster, Routing, open_cluster
+from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.io.reader import Piece, plan_input
+from kbatch.io.writer import OutputDir, part_name
+from kbatch.manifest import RunResult, params_key, totals, versions
+
+# Row-level errors (e.g. an analyzer rejecting a text) quoted in the manifest.
+MAX_ERROR_EXAMPLES = 20
+
+# work(cluster, pieces to do, output directory, params key) -> one record per partition
+Work = Callable[[Cluster, Sequence[Piece], OutputDir, str], list[dict]]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where the input is and how a partitioned command runs; the same for every command."""
+
+    text_col: str = "text"
+    id_col: str | None = None
+    partition_rows: int | None = None
+    overwrite: bool = False
+    cluster: ClusterConfig | str | os.PathLike[str] | None = None
+    client: object = None
+    report: str | os.PathLike[str] | None = None
+    progress: bool = True
+    log: TextIO = field(default=sys.stderr)
+
+
+def run_command(
+    command: str,
+    source,
+    output: str | os.PathLike[str],
+    params: dict,
+    options: RunOptions,
+    work: Work,
+    describe: Callable[[dict], dict],
+) -> RunResult:
+    """Run ``work`` over the partitions of ``source`` not yet complete in ``output``.
+
+    ``describe(record)`` turns one partition record into the manifest's description of
+    the output (model, analyzer, schema).
+    """
+    started = time.perf_counter()
+    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows)
+    params = {"command": command, "input": plan.fingerprint["sha256"], "text_col": options.text_col,
+              "id_col": options.id_col, "partition_rows": options.partition_rows, **params}
+    key = params_key(params)
+    out = OutputDir(output)
+    done = out.prepare(key, len(plan.pieces), options.overwrite)
+    todo = [p for p in plan.pieces if p.index not in done]
+    config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
+    with _connect(config, options.client, options.log) as connected, _performance_report(options.report):
+        processing = time.perf_counter()
+        records = work(connected, todo, out, key)
+        processing = time.perf_counter() - processing
+        start_seconds = connected.start_seconds
+    partitions = sorted([r["partition"] for r in records] + [m["partition"] for m in done.values()], key=lambda p: p["index"])
+    total = time.perf_counter() - started
+    processed_rows = sum(r["partition"]["rows"] for r in records)
+    manifest = {
+        "command": command,
+        "status": "complete",
+        "params_key": key,
+        "params": params,
+        "input": plan.fingerprint,
+        **describe(records[0] if records else next(iter(done.values()))),
+        "partitions_total": len(plan.pieces),
+        "partitions_done": len(records),
+        "partitions_reused": len(done),
+        **totals(partitions),
+        "errors": [e for p in partitions for e in p.get("errors", ())][:MAX_ERROR_EXAMPLES],
+        "workers": sorted({str(p["worker"]) for p in partitions if p.get("worker") is not None}),
+        "duplicate_ids": _duplicate_ids(out.path, len(plan.pieces)) if options.id_col else 0,
+        "seconds": {"total": round(total, 3), "cluster_start": round(start_seconds, 3), "processing": round(processing, 3)},
+        "throughput_rows_per_s": {
+            "total": round(processed_rows / total, 2) if total else 0.0,
+            "processing": round(processed_rows / processing, 2) if processing and processed_rows else 0.0,
+        },
+        "versions": versions(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    out.write_manifest(manifest)
+    if manifest["duplicate_ids"]:
+        repeated = f"{manifest['duplicate_ids']:,} rows repeat an id of column {options.id_col!r}"
+        print(f"kbatch: warning: {repeated}; all were kept", file=options.log)
+    return RunResult(str(out.path), manifest)
+
+
+def partition_record(index: int, frame: pd.DataFrame, seconds: dict[str, float], **counts: int) -> dict:
+    """What one finished partition reports: rows, skip reasons, counts, stage seconds, worker."""
+    return {
+        "index": index,
+        "rows": len(frame),
+        "skipped": {str(k): int(v) for k, v in frame["skip_reason"].value_counts().items()},
+        "counts": {name: int(n) for name, n in counts.items()},
+        "seconds": seconds,
+        "worker": _worker_name(),
+    }
+
+
+def _worker_name() -> str | None:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().name)
+    except ValueError:
+        return None
+
+
+def _duplicate_ids(directory: Path, n_partitions: int) -> int:
+    ids = pa.concat_arrays(
+        [pq.read_table(directory / part_name(i), columns=["id"]).column("id").combine_chunks() for i in range(n_partitions)]
+    )
+    return len(ids) - len(ids.unique())
+
+
+@contextmanager
+def _connect(config: ClusterConfig, client, log) -> Iterator[Cluster]:
+    if client is None:
+        with open_cluster(config, log=log) as cluster:
+            yield cluster
+        return
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    torch_threads = config.torch_threads if config.torch_threads != "auto" else None
+    yield Cluster(client, Routing.from_workers(workers, torch_threads), client.dashboard_link, 0.0)
+
+
+def _performance_report(path):
+    if path is None:
+        return contextlib.nullcontext()
+    from distributed import performance_report
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return performance_report(filename=str(path))

@@ -2,7 +2,7 @@
 
 Each partition becomes two tasks: ``prepare`` (read and CPU stages, routed to CPU
 workers) and ``finish`` (e.g. encode and write, routed to GPU workers when there are
-any, or write only, on CPU workers). Results stream back as partitions complete, driving the progress bar.
+any); when both run on CPU workers they are one task. Results stream back as partitions complete, driving the progress bar.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: S
     return frame, seconds
 
 
+def prepare_and_finish(piece: Piece, prepare_args: tuple, finish: Callable[..., dict], finish_args: tuple) -> dict:
+    """Both steps in one task, for commands whose finish also runs on CPU workers: the
+    prepared frame never leaves the worker."""
+    return finish(prepare_partition(piece, *prepare_args), piece.index, *finish_args)
+
+
 def run_partitions(
     cluster: Cluster,
     pieces: Sequence[Piece],
@@ -52,20 +58,25 @@ def run_partitions(
     from distributed import as_completed
 
     client, routing = cluster.client, cluster.routing
-    finish_resources = routing.cpu if finish_on_cpu else routing.encode
     run = uuid.uuid4().hex[:8]
     prepared: dict[str, object] = {}
     finished = []
     for piece in pieces:
-        prep = client.submit(
-            prepare_partition, piece, *prepare_args,
-            key=f"kbatch-prepare-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
-        )
-        fin = client.submit(
-            finish, prep, piece.index, *finish_args,
-            key=f"kbatch-finish-{run}-{piece.index}", resources=finish_resources, priority=-piece.index,
-        )
-        prepared[fin.key] = prep
+        if finish_on_cpu:
+            fin = client.submit(
+                prepare_and_finish, piece, prepare_args, finish, finish_args,
+                key=f"kbatch-partition-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
+            )
+        else:
+            prep = client.submit(
+                prepare_partition, piece, *prepare_args,
+                key=f"kbatch-prepare-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
+            )
+            fin = client.submit(
+                finish, prep, piece.index, *finish_args,
+                key=f"kbatch-finish-{run}-{piece.index}", resources=routing.encode, priority=-piece.index,
+            )
+            prepared[fin.key] = prep
         finished.append(fin)
     rows = {f.key: p.rows for f, p in zip(finished, pieces, strict=True)}
     results = []
@@ -73,7 +84,8 @@ def run_partitions(
     try:
         for future in as_completed(finished):
             results.append(future.result())
-            prepared.pop(future.key).release()
+            if future.key in prepared:
+                prepared.pop(future.key).release()
             bar.update(rows[future.key])
     except BaseException:
         client.cancel(list(prepared.values()) + finished)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib import metadata
 
 import pandas as pd
@@ -75,6 +76,8 @@ def tokenize(
         )
 
     run = RunOptions(**options)
+    if run.partition_rows is None:
+        run = replace(run, partition_rows=ANALYZERS[spec.name].partition_rows)
     return run_command("tokenize", source, output, params, run, work, lambda record: described)
 
 

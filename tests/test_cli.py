@@ -52,7 +52,7 @@ def test_embed_end_to_end_prints_dashboard_and_summary(tmp_path, reviews):
     done = kbatch("embed", source, "-o", tmp_path / "emb", "--id-col", "review_id", "--cluster", "cluster.yaml")
     assert done.returncode == 0, done.stderr
     assert "kbatch: dashboard http" in done.stderr
-    assert "kbatch embed: 60 rows (0 skipped; 0 truncated)" in done.stdout
+    assert "kbatch embed: 60 rows (0 skipped; 0 truncated; " in done.stdout
     assert len(pd.read_parquet(tmp_path / "emb")) == 60
     again = kbatch("embed", source, "-o", tmp_path / "emb", "--id-col", "review_id", "--pooling", "max")
     assert again.returncode == 4

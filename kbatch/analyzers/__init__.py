@@ -28,15 +28,16 @@ class _Entry(NamedTuple):
     install: str  # what to pip install
     java: bool
     user_dict: bool
+    partition_rows: int  # default partition size: a second or more of work, so per-file costs (fsync) stay small
 
 
 ANALYZERS: dict[str, _Entry] = {
-    "mecab": _Entry("kbatch.analyzers.mecab", "MeCab", "mecab_ko", "mecab-ko", False, True),
-    "kiwi": _Entry("kbatch.analyzers.kiwi", "Kiwi", "kiwipiepy", "kiwipiepy (or: pip install 'kbatch[kiwi]')", False, True),
-    "okt": _Entry("kbatch.analyzers.jvm", "Okt", "konlpy", "konlpy", True, True),
-    "komoran": _Entry("kbatch.analyzers.jvm", "Komoran", "konlpy", "konlpy", True, True),
-    "hannanum": _Entry("kbatch.analyzers.jvm", "Hannanum", "konlpy", "konlpy", True, False),
-    "kkma": _Entry("kbatch.analyzers.jvm", "Kkma", "konlpy", "konlpy", True, False),
+    "mecab": _Entry("kbatch.analyzers.mecab", "MeCab", "mecab_ko", "mecab-ko", False, True, 5000),
+    "kiwi": _Entry("kbatch.analyzers.kiwi", "Kiwi", "kiwipiepy", "kiwipiepy (or: pip install 'kbatch[kiwi]')", False, True, 2000),
+    "okt": _Entry("kbatch.analyzers.jvm", "Okt", "konlpy", "konlpy", True, True, 1000),
+    "komoran": _Entry("kbatch.analyzers.jvm", "Komoran", "konlpy", "konlpy", True, True, 1000),
+    "hannanum": _Entry("kbatch.analyzers.jvm", "Hannanum", "konlpy", "konlpy", True, False, 500),
+    "kkma": _Entry("kbatch.analyzers.jvm", "Kkma", "konlpy", "konlpy", True, False, 100),
 }
 DEFAULT_ANALYZER = "mecab"
 

@@ -8,6 +8,7 @@ workers are spawned, and kbatch never starts one in the client before forking.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -17,7 +18,10 @@ from kbatch.analyzers.base import PairAnalyzer
 from kbatch.analyzers.userdict import UserWord
 from kbatch.errors import AnalyzerError
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_JVM_HEAP_MB = 1024
+_started_heap_mb: list[int] = []  # a JVM starts once per process; its heap cannot change
 JAVA_HINT = "install a JDK (e.g. apt install openjdk-17-jre-headless) or set JAVA_HOME"
 
 
@@ -32,6 +36,9 @@ def start_jvm(heap_mb: int, threads: int) -> None:
     import jpype.config
 
     if jpype.isJVMStarted():
+        if _started_heap_mb and heap_mb != _started_heap_mb[0]:
+            running = _started_heap_mb[0]
+            logger.warning("this worker's JVM already runs with -Xmx%dm; --jvm-heap %d applies to new workers", running, heap_mb)
         return
     if not java_available():
         raise AnalyzerError(f"KoNLPy analyzers need Java 8 or later: {JAVA_HINT}")
@@ -49,6 +56,7 @@ def start_jvm(heap_mb: int, threads: int) -> None:
         classpath=classpath,
         convertStrings=True,
     )
+    _started_heap_mb.append(heap_mb)
 
 
 class KonlpyAnalyzer(PairAnalyzer):

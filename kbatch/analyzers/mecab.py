@@ -26,6 +26,7 @@ from kbatch.analyzers.userdict import UserWord
 # record with an empty tag ends a text. A flat tab split then reshapes into columns.
 _FORMAT = r"'--node-format=%m\t%f[0]\t%f[4]\t%f[7]\t' '--unk-format=%m\t%f[0]\t\t\t' '--eos-format=\t\t\t\t'"
 _FIELDS = 4
+_END_OF_TEXT = "\t" * _FIELDS
 # Types whose surface merges several morphemes; the expression lists them (예뻤 = 예쁘/VA + 었/EP).
 _EXPANDED = pa.array(["Inflect", "Preanalysis"])
 
@@ -40,15 +41,23 @@ class MeCab(Analyzer):
         self._parse = mecab_ko.Tagger(_FORMAT + user).parse
 
     def analyze(self, texts: Sequence[str]) -> Analysis:
-        outputs, failures = [], {}
-        end_of_text = "\t" * _FIELDS
-        for i, text in enumerate(texts):
-            try:
-                outputs.append(self._parse(text))
-            except Exception as exc:
-                failures[i] = f"{type(exc).__name__}: {exc}"[:200]
-                outputs.append(end_of_text)
-        return Analysis(parse_output("".join(outputs)), failures)
+        failures: dict[int, str] = {}
+        try:
+            raw = "".join(map(self._parse, texts))
+        except Exception:  # the tagger raised, or returned False instead of a string
+            raw = "".join(self._parse_one(i, text, failures) for i, text in enumerate(texts))
+        return Analysis(parse_output(raw), failures)
+
+    def _parse_one(self, i: int, text: str, failures: dict[int, str]) -> str:
+        try:
+            output = self._parse(text)
+        except Exception as exc:
+            failures[i] = f"{type(exc).__name__}: {exc}"[:200]
+            return _END_OF_TEXT
+        if not isinstance(output, str):
+            failures[i] = "MeCab returned no analysis"
+            return _END_OF_TEXT
+        return output
 
 
 def parse_output(raw: str) -> Morphemes:
@@ -68,20 +77,28 @@ def parse_output(raw: str) -> Morphemes:
 
 
 def _expand(surfaces: pa.Array, tags: pa.Array, expressions: pa.Array, expand: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """Replace each inflected record by the morphemes its expression lists, in place."""
+    """Replace each inflected record by the morphemes its expression lists, in place.
+
+    Expressions repeat (았/EP/*+어요/EF/*), so each distinct one is parsed once and the
+    records are filled by index arithmetic.
+    """
     at = np.flatnonzero(expand)
-    parts = [[piece.split("/", 2)[:2] for piece in e.split("+")] for e in expressions.take(pa.array(at)).to_pylist()]
+    encoded = pc.dictionary_encode(expressions.take(pa.array(at)))
+    which = encoded.indices.to_numpy(zero_copy_only=False)
+    parsed = [[piece.split("/", 2)[:2] for piece in e.split("+")] for e in encoded.dictionary.to_pylist()]
+    sizes_of = np.array([len(p) for p in parsed], dtype=np.int64)
+    first_of = np.cumsum(sizes_of) - sizes_of
+    sizes = sizes_of[which]
     per_record = np.ones(len(surfaces), dtype=np.int64)
-    per_record[at] = [len(p) for p in parts]
+    per_record[at] = sizes
     start = np.cumsum(per_record) - per_record
+    within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     source = np.empty(int(per_record.sum()), dtype=np.int64)
     plain = np.flatnonzero(~expand)
     source[start[plain]] = plain
-    sizes = per_record[at]
-    within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    source[np.repeat(start[at], sizes) + within] = len(surfaces) + np.arange(int(sizes.sum()))
-    forms = pa.concat_arrays([surfaces, pa.array([form for p in parts for form, _ in p], pa.large_string())])
-    new_tags = pa.concat_arrays([tags, pa.array([tag for p in parts for _, tag in p], pa.large_string())])
+    source[np.repeat(start[at], sizes) + within] = len(surfaces) + np.repeat(first_of[which], sizes) + within
+    forms = pa.concat_arrays([surfaces, pa.array([form for p in parsed for form, _ in p], pa.large_string())])
+    new_tags = pa.concat_arrays([tags, pa.array([tag for p in parsed for _, tag in p], pa.large_string())])
     return forms.take(pa.array(source)), new_tags.take(pa.array(source)), per_record
 
 

@@ -131,14 +131,14 @@ def parse_pos(spec: str) -> frozenset[str]:
     spec = spec.strip()
     if spec in POS_GROUPS:
         return POS_GROUPS[spec]
-    tags = [t.strip().upper() for t in spec.split(",") if t.strip()]
-    unknown = [t for t in tags if t not in TAGS]
-    if not tags or unknown:
+    given = [t.strip() for t in spec.split(",") if t.strip()]
+    unknown = [t for t in given if t.upper() not in TAGS]
+    if not given or unknown:
         raise InputError(
-            f"--pos takes nouns, content, all or tags from {', '.join(sorted(TAGS))}; "
-            f"unknown: {', '.join(unknown) or repr(spec)}"
+            f"--pos: unknown tag(s) {', '.join(unknown) or repr(spec)}; use nouns, content, all "
+            f"or tags from {' '.join(sorted(TAGS))}"
         )
-    return frozenset(tags)
+    return frozenset(t.upper() for t in given)
 
 
 def unify_tags(analyzer: str, tags: pa.Array) -> pa.Array:

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 
-def add_input_options(parser: argparse.ArgumentParser, output_suffix: str, text_help: str) -> None:
+def add_input_options(
+    parser: argparse.ArgumentParser, output_suffix: str, text_help: str, partition_default: str = "at most 1,000 rows"
+) -> None:
     parser.add_argument("source", nargs="+", help="Parquet/CSV/TSV/JSONL file(s), a directory, or a quoted glob")
     parser.add_argument("-o", "--output", help=f"output directory (default: out/<input name>-{output_suffix})")
     parser.add_argument("--text-col", default="text", help=f"{text_help} (default: text)")
     parser.add_argument("--id-col", help="column copied to 'id' (default: the row number across the input)")
-    parser.add_argument("--partition-rows", type=int, help="rows per partition (default: row groups, at most 1,000 rows)")
+    parser.add_argument("--partition-rows", type=int, help=f"rows per partition (default: row groups, {partition_default})")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

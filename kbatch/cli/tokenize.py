@@ -42,7 +42,8 @@ def add_parser(commands) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_input_options(tokenize, "tokens", "column to analyze")
+    sizes = ", ".join(f"{name} {entry.partition_rows:,}" for name, entry in ANALYZERS.items())
+    add_input_options(tokenize, "tokens", "column to analyze", f"at most {sizes}")
     tokenize.add_argument("--analyzer", default=DEFAULT_ANALYZER, choices=list(ANALYZERS), help=f"(default: {DEFAULT_ANALYZER})")
     tokenize.add_argument("--pos", default="all", help="nouns, content, all (default) or a comma list of tags, e.g. NNG,NNP,SL")
     tokenize.add_argument("--user-dict", help="file of words to keep whole: 'word [TAG]' per line (mecab, kiwi, okt, komoran)")

@@ -11,6 +11,7 @@ import glob
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -198,7 +199,8 @@ def read_piece(piece: Piece, text_col: str, id_col: str | None) -> pd.DataFrame:
     else:
         columns = [text_col] + ([id_col] if id_col else [])
         try:
-            group = pq.ParquetFile(piece.path).read_row_group(piece.row_group, columns=columns)
+            stat = os.stat(piece.path)
+            group = _read_row_group(piece.path, piece.row_group, tuple(columns), stat.st_size, stat.st_mtime_ns)
             table = group.slice(piece.start, piece.rows)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({_first_line(exc)})") from None
@@ -208,6 +210,17 @@ def read_piece(piece: Piece, text_col: str, id_col: str | None) -> pd.DataFrame:
     else:
         frame.insert(0, "id", pd.RangeIndex(piece.row_offset, piece.row_offset + piece.rows, dtype="int64"))
     return frame
+
+
+@lru_cache(maxsize=2)
+def _read_row_group(path: str, row_group: int, columns: tuple[str, ...], size: int, mtime_ns: int) -> pa.Table:
+    """One row group, kept while a worker reads the next partitions cut from it.
+
+    Parquet cannot start reading in the middle of a row group, so without this a file
+    written as one 100,000-row group would be read once per 1,000-row partition.
+    ``size`` and ``mtime_ns`` are part of the key so a rewritten file is read again.
+    """
+    return pq.ParquetFile(path).read_row_group(row_group, columns=list(columns))
 
 
 def _first_line(exc: BaseException) -> str:

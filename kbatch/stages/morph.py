@@ -10,7 +10,6 @@ A text the analyzer still fails on is recorded as ``analyzer_error``; its partit
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +26,7 @@ from kbatch.stages.base import Stage
 MAX_CHUNK_CHARS = 1000
 ANALYZER_ERROR = "analyzer_error"
 
-_OUTSIDE_BMP = re.compile("[\U00010000-\U0010ffff]")
+_OUTSIDE_BMP = r"[\x{10000}-\x{10ffff}]"
 _SENTENCE_END = re.compile(r"[.!?。！？…]+\s")
 
 
@@ -59,27 +58,24 @@ class MorphAnalyze(Stage):
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         analyzer = load_analyzer(self.analyzer)
         rows = np.flatnonzero(frame["skip_reason"].isna().to_numpy())
-        texts = frame["text"].to_numpy()[rows]
+        texts = pa.array(frame["text"], pa.large_string(), from_pandas=True).take(pa.array(rows))
         if analyzer.bmp_only:
-            texts = np.array([_OUTSIDE_BMP.sub(" ", t).strip() for t in texts], dtype=object)
+            texts = pc.utf8_trim_whitespace(pc.replace_substring_regex(texts, _OUTSIDE_BMP, " "))
         chunks, chunk_row = _chunked(texts, rows)
         analysis = analyzer.analyze(chunks)
         morphemes = analysis.morphemes
         row_of = chunk_row[morphemes.text_index]
-        keep = self._selected(morphemes.forms, morphemes.tags)
         errors = np.full(len(frame), None, dtype=object)
         for chunk, message in analysis.failures.items():
             errors[chunk_row[chunk]] = message
         failed = pd.notna(errors)
+        keep = self._selected(morphemes.forms, morphemes.tags) & ~failed[row_of]
         null = frame["skip_reason"].notna().to_numpy() | failed
-        counts = np.bincount(row_of[keep], minlength=len(frame))
-        counts[null] = 0
-        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-        keep_morphemes = keep & ~failed[row_of]
-        mask = pa.array(null)
+        offsets = np.zeros(len(frame) + 1, dtype=np.int32)
+        np.cumsum(np.bincount(row_of[keep], minlength=len(frame)), out=offsets[1:])
         out = frame.copy()
         for column, values in (("tokens", morphemes.forms), ("tags", morphemes.tags)):
-            lists = pa.ListArray.from_arrays(offsets, values.filter(pa.array(keep_morphemes)), mask=mask)
+            lists = pa.ListArray.from_arrays(pa.array(offsets), values.filter(pa.array(keep)), mask=pa.array(null))
             out[column] = pd.Series(pd.arrays.ArrowExtensionArray(lists), index=frame.index)
         out["analyzer_error"] = pd.Series(errors, index=frame.index, dtype=object)
         out.loc[failed, "skip_reason"] = ANALYZER_ERROR
@@ -93,16 +89,14 @@ class MorphAnalyze(Stage):
         return keep
 
 
-def _chunked(texts: Sequence[str], rows: np.ndarray) -> tuple[list[str], np.ndarray]:
+def _chunked(texts: pa.Array, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Texts as analyzer inputs (long ones cut, blank ones dropped) and the frame row of each."""
-    if not len(texts):
-        return [], rows
-    lengths = pc.utf8_length(pa.array(texts, pa.string())).to_numpy(zero_copy_only=False)
-    if not (lengths > MAX_CHUNK_CHARS).any() and all(t.strip() for t in texts):
-        return list(texts), rows
+    long_or_blank = pc.or_(pc.greater(pc.utf8_length(texts), MAX_CHUNK_CHARS), pc.equal(texts, ""))
+    if not pc.any(long_or_blank).as_py():
+        return texts.to_pylist(), rows
     chunks: list[str] = []
     owners: list[int] = []
-    for row, text in zip(rows, texts, strict=True):
+    for row, text in zip(rows, texts.to_pylist(), strict=True):
         pieces = split_chunks(text)
         chunks.extend(pieces)
         owners.extend([row] * len(pieces))

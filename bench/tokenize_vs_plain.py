@@ -1,0 +1,140 @@
+"""Each analyzer's plain loop in one process against ``kbatch tokenize`` on the local cluster.
+
+    python bench/tokenize_vs_plain.py [--analyzers mecab,kiwi,okt] [--rows 20000] [--partition-rows 2500]
+
+The plain loop is what a user writes without kbatch: load the analyzer, then
+``[(form, tag), ...]`` for every review, in one process. kbatch runs the same reviews
+through read → normalize → analyze → Parquet on a fresh local cluster per analyzer.
+Both rates are steady state: start-up (JVM, dictionaries, cluster) is excluded by timing
+two input sizes (N and 2N reviews) and dividing the extra rows by the extra seconds. Prints reviews/s,
+the ratio, and the peak resident memory of the plain process and of each worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from kbatch.analyzers import ANALYZERS, AnalyzerSpec
+from kbatch.cluster import open_cluster
+from kbatch.config import ClusterConfig
+from kbatch.tokenize import tokenize
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews_100k.parquet"
+# The slow analyzers get fewer reviews so the whole bench stays within minutes.
+DEFAULT_ROWS = {"mecab": 20000, "kiwi": 10000, "komoran": 4000, "okt": 3000, "hannanum": 1500, "kkma": 300}
+# Best of several runs where a run takes seconds; once for the slow analyzers.
+REPEATS = {"mecab": 3, "kiwi": 2}
+
+
+def plain_tagger(name: str):
+    """The analyzer as its own package offers it: a callable text -> [(form, tag), ...]."""
+    if name == "mecab":
+        import mecab_ko
+
+        parse = mecab_ko.Tagger().parse
+
+        def pos(text: str) -> list[tuple[str, str]]:
+            lines = parse(text).split("\n")
+            return [(surface, features.split(",", 1)[0]) for surface, features in (line.split("\t", 1) for line in lines[:-2])]
+
+        return pos
+    if name == "kiwi":
+        from kiwipiepy import Kiwi
+
+        kiwi = Kiwi(num_workers=1)
+        return lambda text: [(t.form, t.tag) for t in kiwi.tokenize(text)]
+    import konlpy.tag
+
+    tagger = getattr(konlpy.tag, ANALYZERS[name].cls)()
+    if name == "okt":  # kbatch asks Okt for stems (먹다 -> 먹), which costs Okt extra work
+        return lambda text: tagger.pos(text, norm=True, stem=True)
+    if name == "hannanum":  # kbatch maps the 22-tag set
+        return lambda text: tagger.pos(text, ntags=22)
+    return tagger.pos
+
+
+def plain_loop(name: str, texts: list[str], sizes: tuple[int, int]) -> tuple[float, int]:
+    """Steady reviews/s of the plain loop and this process's peak RSS in MiB (run in a child)."""
+    pos = plain_tagger(name)
+    for text in texts[: sizes[0]]:  # warm-up: dictionaries paged in, the JVM's JIT done
+        pos(text)
+
+    def seconds(size: int) -> float:
+        start = time.perf_counter()
+        for text in texts[:size]:
+            pos(text)
+        return time.perf_counter() - start
+
+    return steady_rate(sizes, seconds, REPEATS.get(name, 1)), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def steady_rate(sizes: tuple[int, int], seconds, repeats: int) -> float:
+    """Extra rows / extra seconds between the two sizes, best of ``repeats`` (the machine is shared)."""
+    rates = []
+    for _ in range(repeats):
+        small, large = seconds(sizes[0]), seconds(sizes[1])
+        rates.append((sizes[1] - sizes[0]) / max(large - small, 1e-9))
+    return max(rates)
+
+
+def kbatch_run(
+    name: str, files: tuple[Path, Path], sizes: tuple[int, int], work: Path, partition_rows: int | None
+) -> tuple[float, list[int]]:
+    """Steady reviews/s of kbatch tokenize on a fresh local cluster, and each worker's peak RSS."""
+    config = ClusterConfig(dashboard_address=":0")
+    with open(os.devnull, "w") as quiet, open_cluster(config, log=quiet) as cluster:
+        options = {"analyzer": name, "client": cluster.client, "progress": False, "overwrite": True, "partition_rows": partition_rows}
+        tokenize(files[0], work / f"{name}-warm", **options)  # warm-up: every worker loads the analyzer, JIT done
+        by_size = dict(zip(sizes, files, strict=True))
+
+        def seconds(size: int) -> float:
+            return tokenize(by_size[size], work / f"{name}-{size}", **options).manifest["seconds"]["total"]
+
+        rate = steady_rate(sizes, seconds, REPEATS.get(name, 1))
+        peaks = cluster.client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    return rate, sorted(peaks.values())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DATA), help="NSMC reviews Parquet (column 'text')")
+    parser.add_argument("--analyzers", default=",".join(DEFAULT_ROWS), help="comma list (default: all six)")
+    parser.add_argument("--rows", type=int, help="reviews per analyzer (default: 20,000 for mecab, fewer for slower ones)")
+    parser.add_argument("--partition-rows", type=int, help="kbatch partition size (default: kbatch's own per analyzer)")
+    args = parser.parse_args()
+    reviews = pd.read_parquet(args.data, columns=["text"])
+    spawn = multiprocessing.get_context("spawn")
+    print(f"{'analyzer':<9} {'reviews':>7} {'plain/s':>9} {'kbatch/s':>9} {'ratio':>6} {'plain MiB':>9}  worker peak MiB", flush=True)
+    with tempfile.TemporaryDirectory() as tmp, spawn.Pool(1, maxtasksperchild=1) as pool:
+        work = Path(tmp)
+        for name in args.analyzers.split(","):
+            try:
+                AnalyzerSpec(name).check()
+            except Exception as exc:
+                print(f"{name:<9} skipped: {exc}")
+                continue
+            rows = args.rows or DEFAULT_ROWS[name]
+            sizes = (rows, 2 * rows)
+            files = tuple(work / f"reviews-{n}.parquet" for n in sizes)
+            for n, path in zip(sizes, files, strict=True):
+                reviews.head(n).to_parquet(path)
+            texts = reviews["text"].head(2 * rows).tolist()
+            plain, plain_mib = pool.apply(plain_loop, (name, texts, sizes))
+            ours, peaks = kbatch_run(name, files, sizes, work, args.partition_rows)
+            print(f"{name:<9} {rows:>7,} {plain:>9,.0f} {ours:>9,.0f} {ours / plain:>5.2f}x {plain_mib:>9,}  {peaks}", flush=True)
+    repeats = ", ".join(f"{name} best of {n}" for name, n in REPEATS.items())
+    print(f"({os.cpu_count()} cores; steady state from N and 2N reviews; {repeats}; python {sys.version.split()[0]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -119,3 +119,15 @@ def test_nouns_without_stopwords():
     out = MorphAnalyze(AnalyzerSpec("mecab"), parse_pos("nouns"), load_stopwords())(frame)
     assert list(out["tokens"][0]) == ["영화", "배우", "연기"]
     assert set(out["tags"][0]) == {"NNG"}
+
+
+def test_a_missing_analyzer_or_java_says_what_to_install(monkeypatch):
+    import kbatch.analyzers
+
+    monkeypatch.setattr(kbatch.analyzers.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(AnalyzerError, match="pip install kiwipiepy"):
+        AnalyzerSpec("kiwi").check()
+    monkeypatch.undo()
+    monkeypatch.setattr(kbatch.analyzers, "java_available", lambda: False)
+    with pytest.raises(AnalyzerError, match="runs on Java: install a JDK"):
+        AnalyzerSpec("okt").check()

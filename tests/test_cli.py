@@ -1,5 +1,6 @@
 """The command line as a user runs it: exit codes and one-line errors."""
 
+import json
 import subprocess
 import sys
 
@@ -57,3 +58,38 @@ def test_embed_end_to_end_prints_dashboard_and_summary(tmp_path, reviews):
     again = kbatch("embed", source, "-o", tmp_path / "emb", "--id-col", "review_id", "--pooling", "max")
     assert again.returncode == 4
     assert "--overwrite" in one_line_error(again)
+
+
+def test_tokenize_end_to_end_with_user_words(tmp_path, reviews_file):
+    words = tmp_path / "words.txt"
+    words.write_text("몰입감 NNG\n", encoding="utf-8")  # MeCab alone reads 몰입/감
+    done = kbatch("tokenize", reviews_file, "-o", tmp_path / "tokens", "--pos", "nouns", "--user-dict", words, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "kbatch: dashboard http" in done.stderr
+    assert done.stdout.startswith("kbatch tokenize: 300 rows (0 skipped; ")
+    tokens = pd.read_parquet(tmp_path / "tokens")["tokens"]
+    assert any("몰입감" in list(t) for t in tokens)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--pos", "Noun"], 3, "--pos: unknown tag(s) Noun"),
+        (["--analyzer", "kkma", "--user-dict", "examples/user_words.txt"], 7, "analyzer 'kkma' cannot take a user dictionary"),
+        (["--user-dict", "missing.txt"], 3, "--user-dict missing.txt: no such file"),
+    ],
+)
+def test_tokenize_refuses_bad_options_in_one_line(tmp_path, reviews_file, args, code, message):
+    done = kbatch("tokenize", reviews_file, "-o", tmp_path / "tokens", *args)
+    assert done.returncode == code
+    assert message in one_line_error(done)
+
+
+def test_inspect_shows_morphemes_subwords_and_unknown_share():
+    done = kbatch("inspect", "아버지가방에들어가신다")
+    assert done.returncode == 0, done.stderr
+    assert "아버지/NNG 가/JKS 방/NNG 에/JKB" in done.stdout
+    assert "tokens of at most 256 (fits)" in done.stdout
+    report = json.loads(kbatch("inspect", "깎다", "--json").stdout)
+    assert report["unknown"] >= 1 and report["unknown_share"] > 0
+    assert report["morphemes"][0] == ["깎", "VV"]

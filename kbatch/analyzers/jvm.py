@@ -26,8 +26,16 @@ JAVA_HINT = "install a JDK (e.g. apt install openjdk-17-jre-headless) or set JAV
 
 
 def java_available() -> bool:
+    """Whether JPype can find a JVM to load (JAVA_HOME, ``java`` on PATH, or the usual places)."""
     home = os.environ.get("JAVA_HOME")
-    return bool(shutil.which("java") or (home and os.path.exists(os.path.join(home, "bin", "java"))))
+    if shutil.which("java") or (home and os.path.exists(os.path.join(home, "bin", "java"))):
+        return True
+    import jpype
+
+    try:
+        return bool(jpype.getDefaultJVMPath())
+    except jpype.JVMNotFoundException:
+        return False
 
 
 def start_jvm(heap_mb: int, threads: int) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+
+from kbatch.manifest import RunResult
 
 
 def add_input_options(
@@ -28,11 +31,16 @@ def add_debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
 
-def source_and_output(args: argparse.Namespace, output_suffix: str) -> tuple[str | list[str], str]:
-    """One source or a list, and the output directory (derived from the first source if not given)."""
+def run_and_summarize(command: Callable[..., RunResult], args: argparse.Namespace, output_suffix: str, **params) -> int:
+    """Call a partitioned command on the parsed sources and print its one-line summary.
+
+    The output defaults to ``out/<first source's name>-<output_suffix>``.
+    """
     source = args.source if len(args.source) > 1 else args.source[0]
     output = args.output or f"out/{Path(args.source[0].rstrip('/')).stem.replace('*', 'all')}-{output_suffix}"
-    return source, output
+    result = command(source, output, **params, **run_options(args))
+    print(f"kbatch {result.summary()}")
+    return 0
 
 
 def run_options(args: argparse.Namespace) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_input_options, add_run_options, run_options, source_and_output
+from kbatch.cli.common import add_input_options, add_run_options, run_and_summarize
 from kbatch.models import DEFAULT_MODEL
 
 EXAMPLES = """\
@@ -49,17 +49,6 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from kbatch.embed import embed
 
-    source, output = source_and_output(args, "embeddings")
-    result = embed(
-        source,
-        output,
-        model=args.model,
-        normalize=args.normalize,
-        dtype=args.dtype,
-        pooling=args.pooling,
-        quantize=args.quantize,
-        token_budget=args.token_budget,
-        **run_options(args),
-    )
-    print(f"kbatch {result.summary()}")
-    return 0
+    options = {"model": args.model, "normalize": args.normalize, "dtype": args.dtype, "pooling": args.pooling,
+               "quantize": args.quantize, "token_budget": args.token_budget}
+    return run_and_summarize(embed, args, "embeddings", **options)

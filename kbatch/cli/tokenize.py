@@ -6,7 +6,7 @@ import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
 from kbatch.analyzers.jvm import DEFAULT_JVM_HEAP_MB
-from kbatch.cli.common import add_input_options, add_run_options, run_options, source_and_output
+from kbatch.cli.common import add_input_options, add_run_options, run_and_summarize
 
 EXAMPLES = """\
 examples:
@@ -61,16 +61,6 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from kbatch.tokenize import tokenize
 
-    source, output = source_and_output(args, "tokens")
-    result = tokenize(
-        source,
-        output,
-        analyzer=args.analyzer,
-        pos=args.pos,
-        user_dict=args.user_dict,
-        stopwords=args.stopwords,
-        jvm_heap_mb=args.jvm_heap,
-        **run_options(args),
-    )
-    print(f"kbatch {result.summary()}")
-    return 0
+    options = {"analyzer": args.analyzer, "pos": args.pos, "user_dict": args.user_dict, "stopwords": args.stopwords,
+               "jvm_heap_mb": args.jvm_heap}
+    return run_and_summarize(tokenize, args, "tokens", **options)

@@ -6,8 +6,10 @@ The plain loop is what a user writes without kbatch: load the analyzer, then
 ``[(form, tag), ...]`` for every review, in one process. kbatch runs the same reviews
 through read → normalize → analyze → Parquet on a fresh local cluster per analyzer.
 Both rates are steady state: start-up (JVM, dictionaries, cluster) is excluded by timing
-two input sizes (N and 2N reviews) and dividing the extra rows by the extra seconds. Prints reviews/s,
-the ratio, and the peak resident memory of the plain process and of each worker.
+two input sizes (N and 2N reviews) and dividing the extra rows by the extra seconds. The
+two ways run in alternating rounds so both see the same load on this shared machine;
+the ratio is the median of the rounds' ratios. Prints reviews/s, the ratio, and the peak
+resident memory of the plain process and of each worker.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import multiprocessing
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -31,8 +34,8 @@ from kbatch.tokenize import tokenize
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews_100k.parquet"
 # The slow analyzers get fewer reviews so the whole bench stays within minutes.
 DEFAULT_ROWS = {"mecab": 20000, "kiwi": 10000, "komoran": 4000, "okt": 3000, "hannanum": 1500, "kkma": 300}
-# Best of several runs where a run takes seconds; once for the slow analyzers.
-REPEATS = {"mecab": 3, "kiwi": 2}
+# Alternating rounds (median reported) where a round takes seconds; one for the slow analyzers.
+ROUNDS = {"mecab": 5, "kiwi": 3}
 
 
 def plain_tagger(name: str):
@@ -62,46 +65,57 @@ def plain_tagger(name: str):
     return tagger.pos
 
 
-def plain_loop(name: str, texts: list[str], sizes: tuple[int, int]) -> tuple[float, int]:
-    """Steady reviews/s of the plain loop and this process's peak RSS in MiB (run in a child)."""
-    pos = plain_tagger(name)
-    for text in texts[: sizes[0]]:  # warm-up: dictionaries paged in, the JVM's JIT done
+_plain: dict = {}  # the child process's analyzer and texts, kept between rounds
+
+
+def plain_setup(name: str, texts: list[str], warm: int) -> None:
+    """In the child: load the analyzer and warm it (dictionaries paged in, the JVM's JIT done)."""
+    _plain.update(pos=plain_tagger(name), texts=texts)
+    for text in texts[:warm]:
+        _plain["pos"](text)
+
+
+def plain_seconds(size: int) -> float:
+    start = time.perf_counter()
+    pos = _plain["pos"]
+    for text in _plain["texts"][:size]:
         pos(text)
-
-    def seconds(size: int) -> float:
-        start = time.perf_counter()
-        for text in texts[:size]:
-            pos(text)
-        return time.perf_counter() - start
-
-    return steady_rate(sizes, seconds, REPEATS.get(name, 1)), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return time.perf_counter() - start
 
 
-def steady_rate(sizes: tuple[int, int], seconds, repeats: int) -> float:
-    """Extra rows / extra seconds between the two sizes, best of ``repeats`` (the machine is shared)."""
-    rates = []
-    for _ in range(repeats):
-        small, large = seconds(sizes[0]), seconds(sizes[1])
-        rates.append((sizes[1] - sizes[0]) / max(large - small, 1e-9))
-    return max(rates)
+def peak_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
-def kbatch_run(
-    name: str, files: tuple[Path, Path], sizes: tuple[int, int], work: Path, partition_rows: int | None
-) -> tuple[float, list[int]]:
-    """Steady reviews/s of kbatch tokenize on a fresh local cluster, and each worker's peak RSS."""
+def steady_rate(sizes: tuple[int, int], seconds) -> float:
+    """Extra rows / extra seconds between the two sizes: start-up and per-run costs cancel."""
+    small, large = seconds(sizes[0]), seconds(sizes[1])
+    return (sizes[1] - sizes[0]) / max(large - small, 1e-9)
+
+
+def compare(name: str, texts: list[str], files: tuple[Path, Path], sizes: tuple[int, int], work: Path, partition_rows: int | None, pool):
+    """Plain loop and kbatch in alternating rounds, so both see the same machine load.
+
+    Returns the median plain and kbatch rates, the median of the per-round ratios, and the
+    peak RSS of the plain process and of each worker.
+    """
+    pool.apply(plain_setup, (name, texts, sizes[0]))
     config = ClusterConfig(dashboard_address=":0")
     with open(os.devnull, "w") as quiet, open_cluster(config, log=quiet) as cluster:
         options = {"analyzer": name, "client": cluster.client, "progress": False, "overwrite": True, "partition_rows": partition_rows}
-        tokenize(files[0], work / f"{name}-warm", **options)  # warm-up: every worker loads the analyzer, JIT done
+        tokenize(files[0], work / f"{name}-warm", **options)  # every worker loads and warms the analyzer
         by_size = dict(zip(sizes, files, strict=True))
 
-        def seconds(size: int) -> float:
+        def kbatch_seconds(size: int) -> float:
             return tokenize(by_size[size], work / f"{name}-{size}", **options).manifest["seconds"]["total"]
 
-        rate = steady_rate(sizes, seconds, REPEATS.get(name, 1))
-        peaks = cluster.client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-    return rate, sorted(peaks.values())
+        rounds = [
+            (steady_rate(sizes, lambda size: pool.apply(plain_seconds, (size,))), steady_rate(sizes, kbatch_seconds))
+            for _ in range(ROUNDS.get(name, 1))
+        ]
+        peaks = sorted(cluster.client.run(peak_mib).values())
+    plain, ours = (statistics.median(r[i] for r in rounds) for i in (0, 1))
+    return plain, ours, statistics.median(k / p for p, k in rounds), pool.apply(peak_mib), peaks
 
 
 def main() -> int:
@@ -114,7 +128,7 @@ def main() -> int:
     reviews = pd.read_parquet(args.data, columns=["text"])
     spawn = multiprocessing.get_context("spawn")
     print(f"{'analyzer':<9} {'reviews':>7} {'plain/s':>9} {'kbatch/s':>9} {'ratio':>6} {'plain MiB':>9}  worker peak MiB", flush=True)
-    with tempfile.TemporaryDirectory() as tmp, spawn.Pool(1, maxtasksperchild=1) as pool:
+    with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.analyzers.split(","):
             try:
@@ -128,11 +142,12 @@ def main() -> int:
             for n, path in zip(sizes, files, strict=True):
                 reviews.head(n).to_parquet(path)
             texts = reviews["text"].head(2 * rows).tolist()
-            plain, plain_mib = pool.apply(plain_loop, (name, texts, sizes))
-            ours, peaks = kbatch_run(name, files, sizes, work, args.partition_rows)
-            print(f"{name:<9} {rows:>7,} {plain:>9,.0f} {ours:>9,.0f} {ours / plain:>5.2f}x {plain_mib:>9,}  {peaks}", flush=True)
-    repeats = ", ".join(f"{name} best of {n}" for name, n in REPEATS.items())
-    print(f"({os.cpu_count()} cores; steady state from N and 2N reviews; {repeats}; python {sys.version.split()[0]})")
+            with spawn.Pool(1) as pool:  # a fresh plain process per analyzer (a JVM cannot be unloaded)
+                plain, ours, ratio, plain_mib, peaks = compare(name, texts, files, sizes, work, args.partition_rows, pool)
+            print(f"{name:<9} {rows:>7,} {plain:>9,.0f} {ours:>9,.0f} {ratio:>5.2f}x {plain_mib:>9,}  {peaks}", flush=True)
+    rounds = ", ".join(f"{name} {n}" for name, n in ROUNDS.items())
+    print(f"({os.cpu_count()} cores; steady state from N and 2N reviews; medians of alternating rounds: {rounds}, others 1; "
+          f"python {sys.version.split()[0]})")
     return 0
 
 

@@ -22,13 +22,11 @@ from kbatch.analyzers.base import Analysis, Analyzer, Morphemes
 from kbatch.analyzers.tags import unify_tags
 from kbatch.analyzers.userdict import UserWord
 
-# One record per morpheme: surface, tag, type, expression, each followed by a tab; a
-# record with an empty tag ends a text. A flat tab split then reshapes into columns.
-_FORMAT = r"'--node-format=%m\t%f[0]\t%f[4]\t%f[7]\t' '--unk-format=%m\t%f[0]\t\t\t' '--eos-format=\t\t\t\t'"
-_FIELDS = 4
+# One record per morpheme: surface, tag and expression, each followed by a tab; a record
+# with an empty tag ends a text. A flat tab split then reshapes into columns.
+_FORMAT = r"'--node-format=%m\t%f[0]\t%f[7]\t' '--unk-format=%m\t%f[0]\t\t' '--eos-format=\t\t\t'"
+_FIELDS = 3
 _END_OF_TEXT = "\t" * _FIELDS
-# Types whose surface merges several morphemes; the expression lists them (예뻤 = 예쁘/VA + 었/EP).
-_EXPANDED = pa.array(["Inflect", "Preanalysis"])
 
 
 class MeCab(Analyzer):
@@ -61,17 +59,25 @@ class MeCab(Analyzer):
 
 
 def parse_output(raw: str) -> Morphemes:
-    """The tagger's records for a batch of texts as flat arrays (see ``_FORMAT``)."""
+    """The tagger's records for a batch of texts as flat arrays (see ``_FORMAT``).
+
+    A record whose surface merges several morphemes is expanded from its expression
+    (예뻤 VA+EP: 예쁘/VA/*+었/EP/*), as is an irregular stem (줄 VV: 주/VV/*). Compound
+    nouns (삼성전자 NNP: 삼성/NNG/*+전자/NNG/*) stay whole: the compound is the keyword.
+    """
     flat = pc.split_pattern(pa.array([raw], pa.large_string()), "\t").flatten()
     n_records = (len(flat) - 1) // _FIELDS
-    surfaces, tags, types, expressions = (flat.take(pa.array(np.arange(i, n_records * _FIELDS, _FIELDS))) for i in range(_FIELDS))
+    surfaces, tags, expressions = (flat.take(pa.array(np.arange(i, n_records * _FIELDS, _FIELDS))) for i in range(_FIELDS))
     end = pc.equal(tags, "").to_numpy(zero_copy_only=False)
     text_of_record = (np.cumsum(end) - end)[~end]
     is_morpheme = pa.array(~end)
-    surfaces, tags = surfaces.filter(is_morpheme), tags.filter(is_morpheme)
-    expand = pc.is_in(types.filter(is_morpheme), _EXPANDED).to_numpy(zero_copy_only=False)
+    surfaces, tags, expressions = surfaces.filter(is_morpheme), tags.filter(is_morpheme), expressions.filter(is_morpheme)
+    has_expression = pc.not_equal(expressions, "")
+    merged = pc.match_substring(tags, "+")
+    single = pc.invert(pc.match_substring(expressions, "+"))
+    expand = pc.and_(has_expression, pc.or_(merged, single)).to_numpy(zero_copy_only=False)
     if expand.any():
-        surfaces, tags, per_record = _expand(surfaces, tags, expressions.filter(is_morpheme), expand)
+        surfaces, tags, per_record = _expand(surfaces, tags, expressions, expand)
         text_of_record = np.repeat(text_of_record, per_record)
     return Morphemes(text_of_record, surfaces.cast(pa.string()), unify_tags("mecab", tags.cast(pa.string())))
 

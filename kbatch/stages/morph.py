@@ -73,7 +73,7 @@ class MorphAnalyze(Stage):
         null = frame["skip_reason"].notna().to_numpy() | failed
         offsets = np.zeros(len(frame) + 1, dtype=np.int32)
         np.cumsum(np.bincount(row_of[keep], minlength=len(frame)), out=offsets[1:])
-        out = frame.copy()
+        out = frame.copy(deep=False)
         for column, values in (("tokens", morphemes.forms), ("tags", morphemes.tags)):
             lists = pa.ListArray.from_arrays(pa.array(offsets), values.filter(pa.array(keep)), mask=pa.array(null))
             out[column] = pd.Series(pd.arrays.ArrowExtensionArray(lists), index=frame.index)
@@ -82,7 +82,10 @@ class MorphAnalyze(Stage):
         return out
 
     def _selected(self, forms: pa.Array, tags: pa.Array) -> np.ndarray:
-        keep = pc.is_in(tags, pa.array(sorted(self.pos))).to_numpy(zero_copy_only=False)
+        if self.pos == TAGS:
+            keep = np.ones(len(tags), dtype=bool)
+        else:
+            keep = pc.is_in(tags, pa.array(sorted(self.pos))).to_numpy(zero_copy_only=False)
         if self.stopwords:
             stop = pc.and_(pc.is_in(forms, pa.array(sorted(self.stopwords))), pc.is_in(tags, pa.array(sorted(NOUNS | CONTENT))))
             keep &= ~stop.to_numpy(zero_copy_only=False)

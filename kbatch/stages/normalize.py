@@ -50,7 +50,7 @@ class NormalizeText(Stage):
         reason = np.full(len(frame), None, dtype=object)
         reason[pc.equal(text, "").fill_null(False).to_numpy(zero_copy_only=False)] = EMPTY_TEXT
         reason[is_null] = NULL_TEXT
-        out = frame.copy()
+        out = frame.copy(deep=False)
         out[self.column] = text.to_pandas().set_axis(frame.index)
         out["skip_reason"] = pd.Series(reason, index=frame.index, dtype=object)
         return out

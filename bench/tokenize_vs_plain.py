@@ -35,7 +35,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "revie
 # The slow analyzers get fewer reviews so the whole bench stays within minutes.
 DEFAULT_ROWS = {"mecab": 20000, "kiwi": 10000, "komoran": 4000, "okt": 3000, "hannanum": 1500, "kkma": 300}
 # Alternating rounds (median reported) where a round takes seconds; one for the slow analyzers.
-ROUNDS = {"mecab": 5, "kiwi": 3}
+ROUNDS = {"mecab": 7, "kiwi": 3, "komoran": 2, "okt": 2, "hannanum": 2, "kkma": 2}
 
 
 def plain_tagger(name: str):
@@ -87,10 +87,13 @@ def peak_mib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
-def steady_rate(sizes: tuple[int, int], seconds) -> float:
-    """Extra rows / extra seconds between the two sizes: start-up and per-run costs cancel."""
+def steady_rate(sizes: tuple[int, int], seconds) -> float | None:
+    """Extra rows / extra seconds between the two sizes: start-up and per-run costs cancel.
+
+    ``None`` when the larger run was not slower (a hiccup of the shared machine).
+    """
     small, large = seconds(sizes[0]), seconds(sizes[1])
-    return (sizes[1] - sizes[0]) / max(large - small, 1e-9)
+    return (sizes[1] - sizes[0]) / (large - small) if large > small else None
 
 
 def compare(name: str, texts: list[str], files: tuple[Path, Path], sizes: tuple[int, int], work: Path, partition_rows: int | None, pool):
@@ -114,8 +117,10 @@ def compare(name: str, texts: list[str], files: tuple[Path, Path], sizes: tuple[
             for _ in range(ROUNDS.get(name, 1))
         ]
         peaks = sorted(cluster.client.run(peak_mib).values())
+    rounds = [(p, k) for p, k in rounds if p and k]
     plain, ours = (statistics.median(r[i] for r in rounds) for i in (0, 1))
-    return plain, ours, statistics.median(k / p for p, k in rounds), pool.apply(peak_mib), peaks
+    ratios = sorted(k / p for p, k in rounds)
+    return plain, ours, ratios, pool.apply(peak_mib), peaks
 
 
 def main() -> int:
@@ -127,7 +132,8 @@ def main() -> int:
     args = parser.parse_args()
     reviews = pd.read_parquet(args.data, columns=["text"])
     spawn = multiprocessing.get_context("spawn")
-    print(f"{'analyzer':<9} {'reviews':>7} {'plain/s':>9} {'kbatch/s':>9} {'ratio':>6} {'plain MiB':>9}  worker peak MiB", flush=True)
+    header = f"{'analyzer':<9} {'reviews':>7} {'plain/s':>9} {'kbatch/s':>9} {'ratio':>6} {'rounds':>13} {'plain MiB':>9}  worker peak MiB"
+    print(header, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.analyzers.split(","):
@@ -143,11 +149,12 @@ def main() -> int:
                 reviews.head(n).to_parquet(path)
             texts = reviews["text"].head(2 * rows).tolist()
             with spawn.Pool(1) as pool:  # a fresh plain process per analyzer (a JVM cannot be unloaded)
-                plain, ours, ratio, plain_mib, peaks = compare(name, texts, files, sizes, work, args.partition_rows, pool)
-            print(f"{name:<9} {rows:>7,} {plain:>9,.0f} {ours:>9,.0f} {ratio:>5.2f}x {plain_mib:>9,}  {peaks}", flush=True)
-    rounds = ", ".join(f"{name} {n}" for name, n in ROUNDS.items())
-    print(f"({os.cpu_count()} cores; steady state from N and 2N reviews; medians of alternating rounds: {rounds}, others 1; "
-          f"python {sys.version.split()[0]})")
+                plain, ours, ratios, plain_mib, peaks = compare(name, texts, files, sizes, work, args.partition_rows, pool)
+            spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f} ({len(ratios)})"
+            ratio = statistics.median(ratios)
+            print(f"{name:<9} {rows:>7,} {plain:>9,.0f} {ours:>9,.0f} {ratio:>5.2f}x {spread:>13} {plain_mib:>9,}  {peaks}", flush=True)
+    print(f"({os.cpu_count()} cores; steady state from N and 2N reviews; rates and ratio are medians of alternating rounds, "
+          f"'rounds' the range of the rounds' ratios and their number; python {sys.version.split()[0]})")
     return 0
 
 

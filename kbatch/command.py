@@ -58,14 +58,20 @@ def run_command(
     options: RunOptions,
     work: Work,
     describe: Callable[[dict], dict],
+    *,
+    extra_cols: Sequence[tuple[str, str]] = (),
+    text_flag: str = "--text-col",
+    finalize: Callable[[Path], dict] | None = None,
 ) -> RunResult:
     """Run ``work`` over the partitions of ``source`` not yet complete in ``output``.
 
     ``describe(record)`` turns one partition record into the manifest's description of
-    the output (model, analyzer, schema).
+    the output (model, analyzer, schema); ``finalize(output_dir)``, when given, adds
+    whole-output results (e.g. correlations) once every partition is written.
+    ``extra_cols`` and ``text_flag`` are passed to :func:`~kbatch.io.reader.plan_input`.
     """
     started = time.perf_counter()
-    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows)
+    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, extra_cols, text_flag)
     params = {"command": command, "input": plan.fingerprint["sha256"], "text_col": options.text_col,
               "id_col": options.id_col, "partition_rows": options.partition_rows, **params}
     key = params_key(params)
@@ -100,6 +106,7 @@ def run_command(
             "total": round(processed_rows / total, 2) if total else 0.0,
             "processing": round(processed_rows / processing, 2) if processing and processed_rows else 0.0,
         },
+        **(finalize(out.path) if finalize else {}),
         "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

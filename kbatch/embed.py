@@ -21,7 +21,7 @@ from kbatch.errors import InputError
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
-from kbatch.models import DEFAULT_MODEL, resolve_model
+from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
 from kbatch.runner import run_partitions
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.encode import DTYPES
@@ -49,22 +49,12 @@ def embed(
     cluster.yaml path), ``client`` (a connected ``distributed.Client`` to reuse),
     ``report``, ``progress`` and ``log``.
     """
-    _check_options(dtype, pooling, quantize, token_budget)
+    check_options(dtype, pooling, quantize, token_budget)
     spec = resolve_model(model)
-    params = {"model": spec.fingerprint, "pooling": pooling, "normalize": normalize, "dtype": dtype, "quantize": quantize}
+    params = embedding_params(spec, pooling, normalize, dtype, quantize)
 
     def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
-        onnx_path = None
-        if quantize == "int8":
-            onnx_path = cluster.client.submit(
-                int8_model_path, spec.path, spec.fingerprint, resources=cluster.routing.encode, pure=False
-            ).result()
-        encode = Encode(
-            EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads),
-            token_budget=token_budget or CPU_TOKEN_BUDGET,
-            normalize=normalize,
-            dtype=dtype,
-        )
+        encode = make_encode(cluster, spec, pooling, normalize, dtype, quantize, token_budget)
         metadata = {"params": key, "model": spec.describe(), "normalize": normalize, "dtype": dtype,
                     "max_seq_length": spec.max_seq_length, "quantize": quantize}
         stages = (NormalizeText(), SubwordTokenize(spec.path, spec.max_seq_length))
@@ -106,7 +96,24 @@ def encode_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: En
     return record
 
 
-def _check_options(dtype: str, pooling: str | None, quantize: str | None, token_budget: int | None) -> None:
+def embedding_params(spec: ModelSpec, pooling: str | None, normalize: bool, dtype: str, quantize: str | None) -> dict:
+    """The parameters that make two sets of vectors comparable (part of every params key)."""
+    return {"model": spec.fingerprint, "pooling": pooling, "normalize": normalize, "dtype": dtype, "quantize": quantize}
+
+
+def make_encode(
+    cluster: Cluster, spec: ModelSpec, pooling: str | None, normalize: bool, dtype: str, quantize: str | None, token_budget: int | None
+) -> Encode:
+    """The Encode stage for ``spec`` on this cluster (exporting the int8 model on a worker first if asked)."""
+    onnx_path = None
+    if quantize == "int8":
+        exported = cluster.client.submit(int8_model_path, spec.path, spec.fingerprint, resources=cluster.routing.encode, pure=False)
+        onnx_path = exported.result()
+    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads)
+    return Encode(settings, token_budget=token_budget or CPU_TOKEN_BUDGET, normalize=normalize, dtype=dtype)
+
+
+def check_options(dtype: str, pooling: str | None, quantize: str | None, token_budget: int | None) -> None:
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if pooling is not None and pooling not in POOLING_MODES:

@@ -56,7 +56,10 @@ class RunResult:
         skipped = m["rows_skipped"]
         why = ", ".join(f"{n:,} {reason}" for reason, n in skipped.items())
         skipped_text = f"{sum(skipped.values()):,} skipped: {why}" if skipped else "0 skipped"
-        counted = "".join(f"; {n:,} {name}" for name, n in m["counts"].items())
+        counted = "".join(f"; {n:,} {name.replace('_', ' ')}" for name, n in m["counts"].items())
+        metrics = m.get("metrics")
+        if metrics and metrics.get("spearman") is not None:
+            counted += f"; Pearson {metrics['pearson']:.2f}, Spearman {metrics['spearman']:.2f} (x100, {metrics['pairs']:,} pairs)"
         reused = f", {m['partitions_reused']} partitions reused" if m["partitions_reused"] else ""
         if not m["partitions_done"]:
             done = f"all {m['partitions_reused']} partitions of {m['rows_in']:,} rows are complete"

@@ -33,10 +33,10 @@ def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: S
     return frame, seconds
 
 
-def prepare_and_finish(piece: Piece, prepare_args: tuple, finish: Callable[..., dict], finish_args: tuple) -> dict:
+def prepare_and_finish(piece: Piece, prepare: Callable, prepare_args: tuple, finish: Callable[..., dict], finish_args: tuple) -> dict:
     """Both steps in one task, for commands whose finish also runs on CPU workers: the
     prepared frame never leaves the worker."""
-    return finish(prepare_partition(piece, *prepare_args), piece.index, *finish_args)
+    return finish(prepare(piece, *prepare_args), piece.index, *finish_args)
 
 
 def run_partitions(
@@ -48,6 +48,7 @@ def run_partitions(
     progress: bool = True,
     label: str = "rows",
     finish_on_cpu: bool = False,
+    prepare: Callable = prepare_partition,
 ) -> list[dict]:
     """Submit every piece, wait for all, and return what ``finish`` returned for each.
 
@@ -64,12 +65,12 @@ def run_partitions(
     for piece in pieces:
         if finish_on_cpu:
             fin = client.submit(
-                prepare_and_finish, piece, prepare_args, finish, finish_args,
+                prepare_and_finish, piece, prepare, prepare_args, finish, finish_args,
                 key=f"kbatch-partition-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
             )
         else:
             prep = client.submit(
-                prepare_partition, piece, *prepare_args,
+                prepare, piece, *prepare_args,
                 key=f"kbatch-prepare-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
             )
             fin = client.submit(

@@ -93,3 +93,9 @@ def test_inspect_shows_morphemes_subwords_and_unknown_share():
     report = json.loads(kbatch("inspect", "깎다", "--json").stdout)
     assert report["unknown"] >= 1 and report["unknown_share"] > 0
     assert report["morphemes"][0] == ["깎", "VV"]
+
+
+def test_sts_names_the_missing_pair_column(tmp_path):
+    done = kbatch("sts", "examples/korsts/sts-dev.tsv", "--col2", "sentence_b", "-o", tmp_path / "sts")
+    assert done.returncode == 3
+    assert "no col2 column 'sentence_b'" in one_line_error(done) and "--col2" in one_line_error(done)

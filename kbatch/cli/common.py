@@ -10,11 +10,13 @@ from kbatch.manifest import RunResult
 
 
 def add_input_options(
-    parser: argparse.ArgumentParser, output_suffix: str, text_help: str, partition_default: str = "at most 1,000 rows"
+    parser: argparse.ArgumentParser, output_suffix: str, text_help: str | None, partition_default: str = "at most 1,000 rows"
 ) -> None:
+    """Source, output, columns and partitioning; ``text_help=None`` for commands with their own text columns."""
     parser.add_argument("source", nargs="+", help="Parquet/CSV/TSV/JSONL file(s), a directory, or a quoted glob")
     parser.add_argument("-o", "--output", help=f"output directory (default: out/<input name>-{output_suffix})")
-    parser.add_argument("--text-col", default="text", help=f"{text_help} (default: text)")
+    if text_help:
+        parser.add_argument("--text-col", default="text", help=f"{text_help} (default: text)")
     parser.add_argument("--id-col", help="column copied to 'id' (default: the row number across the input)")
     parser.add_argument("--partition-rows", type=int, help=f"rows per partition (default: row groups, {partition_default})")
 
@@ -46,7 +48,7 @@ def run_and_summarize(command: Callable[..., RunResult], args: argparse.Namespac
 def run_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of :class:`kbatch.command.RunOptions` from parsed options."""
     return {
-        "text_col": args.text_col,
+        **({"text_col": args.text_col} if "text_col" in args else {}),
         "id_col": args.id_col,
         "partition_rows": args.partition_rows,
         "overwrite": args.overwrite,

@@ -10,6 +10,7 @@ import csv
 import glob
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -66,14 +67,19 @@ def plan_input(
     text_col: str = "text",
     id_col: str | None = None,
     partition_rows: int | None = None,
+    extra_cols: Sequence[tuple[str, str]] = (),
+    text_flag: str = "--text-col",
 ) -> InputPlan:
     """Find the files behind ``source`` (file, directory or glob) and cut partitions.
 
     Parquet partitions follow row groups, each cut to at most ``partition_rows`` rows.
+    ``extra_cols`` are further ``(column, option)`` pairs to check and read (e.g. the
+    second sentence of a pair); the option names the column in error messages.
     """
     if partition_rows is not None and partition_rows < 1:
         raise InputError(f"--partition-rows must be at least 1, got {partition_rows}")
     max_rows = partition_rows or DEFAULT_PARTITION_ROWS
+    wanted = {text_col: text_flag, **({id_col: "--id-col"} if id_col else {}), **dict(extra_cols)}
     files = _find_files(source)
     pieces: list[Piece] = []
     described = []
@@ -81,9 +87,9 @@ def plan_input(
     for path in files:
         fmt = FORMATS[path.suffix.lower()]
         if fmt == "parquet":
-            ranges, table = _parquet_ranges(path, text_col, id_col, max_rows), None
+            ranges, table = _parquet_ranges(path, text_col, wanted, max_rows), None
         else:
-            table = read_text_table(path, fmt, text_col, id_col)
+            table = read_text_table(path, fmt, text_col, wanted)
             ranges = [(None, start, stop, start) for start, stop in _cut(0, table.num_rows, max_rows)]
         for row_group, start, stop, file_row in ranges:
             rows = _copy_rows(table, start, stop) if table is not None else None
@@ -122,21 +128,21 @@ def _find_files(source) -> list[Path]:
     return files
 
 
-def _check_columns(path: Path, names: list[str], text_col: str, id_col: str | None) -> None:
-    for role, col in (("text", text_col), ("id", id_col)):
-        if col is not None and col not in names:
-            flag = "--text-col" if role == "text" else "--id-col"
+def _check_columns(path: Path, names: list[str], wanted: dict[str, str]) -> None:
+    for col, flag in wanted.items():
+        if col not in names:
+            role = "id" if flag == "--id-col" else "text" if flag == "--text-col" else flag.lstrip("-")
             raise InputError(f"{path}: no {role} column {col!r}; columns are {', '.join(names)} (choose one with {flag})")
 
 
-def _parquet_ranges(path: Path, text_col: str, id_col: str | None, max_rows: int) -> list[tuple[int, int, int, int]]:
+def _parquet_ranges(path: Path, text_col: str, wanted: dict[str, str], max_rows: int) -> list[tuple[int, int, int, int]]:
     """(row group, start, stop, first row in the file) for each partition of one file."""
     try:
         meta = pq.ParquetFile(path).metadata
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
-    _check_columns(path, schema.names, text_col, id_col)
+    _check_columns(path, schema.names, wanted)
     text_type = schema.field(text_col).type
     if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type) or pa.types.is_null(text_type)):
         raise InputError(f"{path}: text column {text_col!r} holds {text_type}, not strings")
@@ -158,7 +164,7 @@ def _cut(start: int, stop: int, size: int) -> list[tuple[int, int]]:
     return [(s, min(s + size, stop)) for s in range(start, stop, size)]
 
 
-def read_text_table(path: Path, fmt: str, text_col: str, id_col: str | None) -> pa.Table:
+def read_text_table(path: Path, fmt: str, text_col: str, wanted: dict[str, str]) -> pa.Table:
     """Parse a CSV, TSV or JSONL file, refusing invalid UTF-8 with its line number."""
     data = path.read_bytes()
     try:
@@ -182,22 +188,22 @@ def read_text_table(path: Path, fmt: str, text_col: str, id_col: str | None) -> 
             )
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: cannot parse as {fmt.upper()} ({_first_line(exc)})") from None
-    _check_columns(path, [str(c) for c in frame.columns], text_col, id_col)
-    columns = [text_col] + ([id_col] if id_col else [])
-    frame = frame[columns]
+    _check_columns(path, [str(c) for c in frame.columns], wanted)
+    frame = frame[list(wanted)]
     frame[text_col] = frame[text_col].astype(object).where(frame[text_col].notna(), None)
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowException, UnicodeEncodeError) as exc:
-        raise InputError(f"{path}: {text_col!r} or {id_col!r} cannot be read as text ({_first_line(exc)})") from None
+        raise InputError(f"{path}: {', '.join(map(repr, wanted))} cannot be read as text ({_first_line(exc)})") from None
 
 
-def read_piece(piece: Piece, text_col: str, id_col: str | None) -> pd.DataFrame:
-    """Rows of one partition as ``id`` and ``text`` columns, ids stable across reruns."""
+def read_piece(piece: Piece, text_col: str, id_col: str | None, extra_cols: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows of one partition as ``id`` and ``text`` columns (plus ``extra_cols`` under their
+    own names), ids stable across reruns."""
     if piece.table is not None:
         table = piece.table
     else:
-        columns = [text_col] + ([id_col] if id_col else [])
+        columns = list(dict.fromkeys([text_col, *([id_col] if id_col else []), *extra_cols]))
         try:
             stat = os.stat(piece.path)
             group = _read_row_group(piece.path, piece.row_group, tuple(columns), stat.st_size, stat.st_mtime_ns)
@@ -205,6 +211,8 @@ def read_piece(piece: Piece, text_col: str, id_col: str | None) -> pd.DataFrame:
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({_first_line(exc)})") from None
     frame = pd.DataFrame({"text": table.column(text_col).to_pandas()})
+    for col in extra_cols:
+        frame[col] = table.column(col).to_pandas()
     if id_col:
         frame.insert(0, "id", table.column(id_col).to_pandas())
     else:

@@ -61,17 +61,21 @@ def run_command(
     *,
     extra_cols: Sequence[tuple[str, str]] = (),
     text_flag: str = "--text-col",
+    text_is_string: bool = True,
     finalize: Callable[[Path], dict] | None = None,
+    check_duplicate_ids: bool = True,
 ) -> RunResult:
     """Run ``work`` over the partitions of ``source`` not yet complete in ``output``.
 
     ``describe(record)`` turns one partition record into the manifest's description of
     the output (model, analyzer, schema); ``finalize(output_dir)``, when given, adds
     whole-output results (e.g. correlations) once every partition is written.
-    ``extra_cols`` and ``text_flag`` are passed to :func:`~kbatch.io.reader.plan_input`.
+    ``extra_cols``, ``text_flag`` and ``text_is_string`` are passed to
+    :func:`~kbatch.io.reader.plan_input`. With ``check_duplicate_ids`` and an id column,
+    the output's ``id`` column is checked for repeats.
     """
     started = time.perf_counter()
-    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, extra_cols, text_flag)
+    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, extra_cols, text_flag, text_is_string)
     params = {"command": command, "input": plan.fingerprint["sha256"], "text_col": options.text_col,
               "id_col": options.id_col, "partition_rows": options.partition_rows, **params}
     key = params_key(params)
@@ -79,7 +83,7 @@ def run_command(
     done = out.prepare(key, len(plan.pieces), options.overwrite)
     todo = [p for p in plan.pieces if p.index not in done]
     config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
-    with _connect(config, options.client, options.log) as connected, _performance_report(options.report):
+    with connect(config, options.client, options.log) as connected, performance_report(options.report):
         processing = time.perf_counter()
         records = work(connected, todo, out, key)
         processing = time.perf_counter() - processing
@@ -100,7 +104,7 @@ def run_command(
         **totals(partitions),
         "errors": [e for p in partitions for e in p.get("errors", ())][:MAX_ERROR_EXAMPLES],
         "workers": sorted({str(p["worker"]) for p in partitions if p.get("worker") is not None}),
-        "duplicate_ids": _duplicate_ids(out.path, len(plan.pieces)) if options.id_col else 0,
+        "duplicate_ids": _duplicate_ids(out.path, len(plan.pieces)) if options.id_col and check_duplicate_ids else 0,
         "seconds": {"total": round(total, 3), "cluster_start": round(start_seconds, 3), "processing": round(processing, 3)},
         "throughput_rows_per_s": {
             "total": round(processed_rows / total, 2) if total else 0.0,
@@ -146,7 +150,8 @@ def _duplicate_ids(directory: Path, n_partitions: int) -> int:
 
 
 @contextmanager
-def _connect(config: ClusterConfig, client, log) -> Iterator[Cluster]:
+def connect(config: ClusterConfig, client, log) -> Iterator[Cluster]:
+    """The cluster to run on: ``client``'s when given, else one started from ``config``."""
     if client is None:
         with open_cluster(config, log=log) as cluster:
             yield cluster
@@ -156,7 +161,8 @@ def _connect(config: ClusterConfig, client, log) -> Iterator[Cluster]:
     yield Cluster(client, Routing.from_workers(workers, torch_threads), client.dashboard_link, 0.0)
 
 
-def _performance_report(path):
+def performance_report(path):
+    """A Dask performance report written to ``path`` around the work, or nothing."""
     if path is None:
         return contextlib.nullcontext()
     from distributed import performance_report

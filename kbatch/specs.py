@@ -65,9 +65,11 @@ _TIER_ORDER = tuple(_TIERS)
 _WORDS = {form: ("color", value) for value, forms in _COLORS.items() for form in forms.split()} | {
     form: ("tier", value) for value, forms in _TIERS.items() for form in forms.split()
 }
-# Kept whole so that no color is read inside them; the colors MeCab would split are added.
-_USER_WORDS = "화이트닝 레드미 골드스타 블랙박스 블랙프라이데이 핑크퐁 그린 미드나이트 스타라이트 그라파이트"
-_ANALYZER = AnalyzerSpec("mecab", user_words=tuple(UserWord(form, "NNG") for form in _USER_WORDS.split()))
+# MeCab splits color words by context (배송 블루 → 블/NNG 루/JKB, 보라 → 보/VV 라/EC), so they
+# are user words, kept whole; so are words with a color inside that name no color.
+_NOT_COLORS = "화이트닝 화이트보드 레드미 골드스타 블랙박스 블랙프라이데이 블루투스 핑크퐁"
+_USER_WORDS = sorted({form for forms in _COLORS.values() for form in forms.split() if not form.isascii()} | set(_NOT_COLORS.split()))
+_ANALYZER = AnalyzerSpec("mecab", user_words=tuple(UserWord(form, "NNG") for form in _USER_WORDS))
 
 # unit spelling -> (key, base unit, factor to the base unit)
 _UNITS = {
@@ -91,6 +93,7 @@ _SERIES_TAILS = "프로|플러스|울트라|맥스|미니|세대|pro|plus|ultra|
 # A number of up to three digits after a word, glued or spaced: 아이폰 15, iPhone15, 플립5, 버즈2프로.
 _SERIES = re.compile(rf"([가-힣]+|(?<![A-Za-z0-9])[A-Za-z]{{3,}}) ?(\d{{1,3}})(?=$|[^\w.,+]|{_SERIES_TAILS})", re.I)
 _NOT_SERIES_WORDS = ("택", "총", "약", "최대", "옵션")  # 택1 (choose one), 총 2 ...
+_YEAR = re.compile(r"(?<![\w.])(20[1-3]\d)(?:년형|년|형)?(?![\w.])")  # 2024, 2024년형: read before 65형 (size)
 
 
 def extract_specs(texts: list[str]) -> list[frozenset[str]]:
@@ -102,7 +105,8 @@ def extract_specs(texts: list[str]) -> list[frozenset[str]]:
     power of two from 8 up is storage), ``model`` (short line codes: S24, A54, V15, M3),
     ``code`` (maker part numbers: SM-S921N → sms921n, WH-1000XM5 → wh1000xm5),
     ``series`` (the number after a line name: 아이폰 15, iPhone15, 플립5 → 15, 15, 5),
-    ``tier`` (pro, pro-max, ultra, plus, mini, fe) and ``color`` (black, white, ...).
+    ``tier`` (pro, pro-max, ultra, plus, mini, fe), ``year`` (2024 from 2024, 2024년형) and
+    ``color`` (black, white, ...).
 
     >>> sorted(extract_specs(["Apple iPhone15 Pro 1테라 블랙 티타늄"])[0])
     ['capacity:1tb', 'color:black', 'series:15', 'tier:pro']
@@ -135,19 +139,21 @@ def _analyzed_words(texts: list[str]) -> list[list[tuple[str, str]]]:
     morphemes = load_analyzer(_ANALYZER).analyze(texts).morphemes
     forms = pc.utf8_lower(morphemes.forms)
     known = pc.is_in(forms, value_set=pa.array(list(_WORDS) + [stem for stem, _ in _COLOR_STEMS]))
+    hits = np.flatnonzero(known.to_numpy(zero_copy_only=False))
     words: list[list[tuple[str, str]]] = [[] for _ in texts]
-    for i in np.flatnonzero(known.to_numpy(zero_copy_only=False)):
-        form, tag = forms[i].as_py(), morphemes.tags[i].as_py()
+    tags = morphemes.tags.take(hits).to_pylist()
+    for text, form, tag in zip(morphemes.text_index[hits], forms.take(hits).to_pylist(), tags, strict=True):
         if (form, tag) in _COLOR_STEMS:
-            words[morphemes.text_index[i]].append(("color", _COLOR_STEMS[form, tag]))
+            words[text].append(("color", _COLOR_STEMS[form, tag]))
         elif form in _WORDS:
-            words[morphemes.text_index[i]].append(_WORDS[form])
+            words[text].append(_WORDS[form])
     return words
 
 
 def _specs(text: str, words: list[tuple[str, str]]) -> frozenset[str]:
     values: dict[str, set[str]] = defaultdict(set)
-    rest = _read_quantities(text, values)
+    values["year"].update(match[1] for match in _YEAR.finditer(text))
+    rest = _read_quantities(_blank(_YEAR, text), values)
     _read_codes(rest, values)
     _read_series(rest, values)
     for key, value in words:
@@ -166,7 +172,12 @@ def _read_quantities(text: str, values: dict[str, set[str]]) -> str:
         if match[2].lower() == "g" and number >= 8 and number.is_integer() and int(number).bit_count() == 1:
             key, unit = "capacity", "gb"
         values[key].add(_amount(number * factor, unit))
-    return _QUANTITY.sub(lambda match: " " * len(match[0]), text)
+    return _blank(_QUANTITY, text)
+
+
+def _blank(pattern: re.Pattern[str], text: str) -> str:
+    """The text with each match of ``pattern`` replaced by spaces, so that later patterns cannot read it."""
+    return pattern.sub(lambda match: " " * len(match[0]), text)
 
 
 def _amount(number: float, unit: str) -> str:

@@ -69,12 +69,14 @@ def plan_input(
     partition_rows: int | None = None,
     extra_cols: Sequence[tuple[str, str]] = (),
     text_flag: str = "--text-col",
+    text_is_string: bool = True,
 ) -> InputPlan:
     """Find the files behind ``source`` (file, directory or glob) and cut partitions.
 
     Parquet partitions follow row groups, each cut to at most ``partition_rows`` rows.
     ``extra_cols`` are further ``(column, option)`` pairs to check and read (e.g. the
     second sentence of a pair); the option names the column in error messages.
+    ``text_is_string=False`` plans a column of other values (vectors written by ``embed``).
     """
     if partition_rows is not None and partition_rows < 1:
         raise InputError(f"--partition-rows must be at least 1, got {partition_rows}")
@@ -87,7 +89,7 @@ def plan_input(
     for path in files:
         fmt = FORMATS[path.suffix.lower()]
         if fmt == "parquet":
-            ranges, table = _parquet_ranges(path, text_col, wanted, max_rows), None
+            ranges, table = _parquet_ranges(path, text_col if text_is_string else None, wanted, max_rows), None
         else:
             table = read_text_table(path, fmt, text_col, wanted)
             ranges = [(None, start, stop, start) for start, stop in _cut(0, table.num_rows, max_rows)]
@@ -135,7 +137,7 @@ def _check_columns(path: Path, names: list[str], wanted: dict[str, str]) -> None
             raise InputError(f"{path}: no {role} column {col!r}; columns are {', '.join(names)} (choose one with {flag})")
 
 
-def _parquet_ranges(path: Path, text_col: str, wanted: dict[str, str], max_rows: int) -> list[tuple[int, int, int, int]]:
+def _parquet_ranges(path: Path, text_col: str | None, wanted: dict[str, str], max_rows: int) -> list[tuple[int, int, int, int]]:
     """(row group, start, stop, first row in the file) for each partition of one file."""
     try:
         meta = pq.ParquetFile(path).metadata
@@ -143,7 +145,7 @@ def _parquet_ranges(path: Path, text_col: str, wanted: dict[str, str], max_rows:
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
     _check_columns(path, schema.names, wanted)
-    text_type = schema.field(text_col).type
+    text_type = schema.field(text_col).type if text_col else pa.string()
     if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type) or pa.types.is_null(text_type)):
         raise InputError(f"{path}: text column {text_col!r} holds {text_type}, not strings")
     ranges = []

@@ -1,0 +1,208 @@
+"""``kbatch match``: exact top-k cosine between two tables (or within one), at catalog scale.
+
+Both sides are embedded with ``embed`` (or an ``embed`` output is used as it is), then each
+left partition is scored against the whole right side block by block on a worker (the GPU
+when the worker has one). Each worker holds the right side's vectors once; nothing ever
+holds a left × right matrix.
+
+>>> match("offers.parquet", "catalog.parquet", "out/matches", id_col="product_id", top_k=5)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kbatch.cluster import Cluster
+from kbatch.command import RunOptions, connect, partition_record, run_command
+from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.embed import embed
+from kbatch.errors import InputError
+from kbatch.io.reader import Piece
+from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter
+from kbatch.manifest import RunResult
+from kbatch.models import DEFAULT_MODEL, resolve_model
+from kbatch.runner import run_partitions
+
+# Left rows per task: big enough for efficient matrix products, small enough for memory.
+MATCH_PARTITION_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's vectors as written by ``embed``: where, which model, how many rows."""
+
+    directory: str
+    model: dict
+    vectors: dict  # what makes two sides' vectors comparable: model, pooling, normalization, dtype, quantization
+    rows: int
+    duplicate_ids: int
+
+
+def match(
+    left,
+    right=None,
+    output: str | os.PathLike[str] = "out/matches",
+    *,
+    top_k: int = 10,
+    min_score: float | None = None,
+    model: str | None = None,
+    text_col: str = "text",
+    id_col: str | None = None,
+    partition_rows: int | None = None,
+    overwrite: bool = False,
+    cluster: ClusterConfig | str | os.PathLike[str] | None = None,
+    client=None,
+    report: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    log=sys.stderr,
+) -> RunResult:
+    """Top ``top_k`` right rows for every left row by cosine; ``right=None`` matches ``left``
+    within itself (a row never matches itself).
+
+    ``left``/``right`` are tables (embedded first, into ``output/_embeddings``) or output
+    directories of ``kbatch embed`` (used as they are; both sides must come from one model).
+    Writes ``left_id, right_id, score, rank``.
+    """
+    if top_k < 1:
+        raise InputError(f"--top-k must be at least 1, got {top_k}")
+    out = Path(output)
+    config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
+    with connect(config, client, log) as connected:
+        embed_options = {"text_col": text_col, "id_col": id_col, "model": model, "client": connected.client,
+                         "progress": progress, "log": log, "overwrite": overwrite}
+        left_side = embedded_side(left, out / "_embeddings" / "left", **embed_options)
+        right_side = left_side if right is None else embedded_side(right, out / "_embeddings" / "right", **embed_options)
+        if left_side.vectors != right_side.vectors:
+            differ = ", ".join(k for k in left_side.vectors if left_side.vectors[k] != right_side.vectors[k])
+            raise InputError(f"the two sides' vectors are not comparable: different {differ}; embed both the same way")
+        if right_side.rows == 0:
+            raise InputError("the right side has no rows to match against")
+        self_match = right is None
+        params = {"right": right_side.directory if not self_match else None, "model": left_side.model["fingerprint"],
+                  "top_k": top_k, "min_score": min_score}
+
+        def work(cluster: Cluster, pieces: Sequence[Piece], out_dir: OutputDir, key: str) -> list[dict]:
+            metadata = {"params": key, "model": left_side.model}
+            finish_args = (right_side.directory, top_k, min_score, self_match, cluster.routing.torch_threads,
+                           PartitionWriter(str(out_dir.path)), metadata)
+            return run_partitions(cluster, pieces, prepare=read_left, prepare_args=(), finish=match_and_write,
+                                  finish_args=finish_args, progress=progress, label="left rows")
+
+        def describe(record: dict) -> dict:
+            sides = {"left": left_side.directory, "right": right_side.directory, "self_match": self_match}
+            duplicates = {"left": left_side.duplicate_ids, "right": right_side.duplicate_ids}
+            return {"model": left_side.model, "sides": sides, "side_duplicate_ids": duplicates,
+                    "output_schema": {"left_id": "id", "right_id": "id", "score": "float32", "rank": "int16"}}
+
+        run = RunOptions(text_col="embedding", id_col="id", partition_rows=partition_rows or MATCH_PARTITION_ROWS,
+                         overwrite=overwrite, client=connected.client, report=report, progress=progress, log=log)
+        return run_command("match", left_side.directory, out, params, run, work, describe,
+                           text_is_string=False, check_duplicate_ids=False)
+
+
+def embedded_side(source, target: Path, *, model: str | None, **options) -> Side:
+    """``source`` itself if it is an ``embed`` output, else ``source`` embedded into ``target``."""
+    manifest = _embed_manifest(source)
+    if manifest is not None:
+        if model is not None and resolve_model(model).fingerprint != manifest["model"]["fingerprint"]:
+            raise InputError(f"{source} holds vectors of {manifest['model']['name']}, not of --model {model}")
+        directory = str(source)
+    else:
+        result = embed(source, target, model=model or DEFAULT_MODEL, **options)
+        print(f"kbatch {result.summary()}", file=options["log"])
+        manifest, directory = result.manifest, str(target)
+    vectors = {key: manifest["params"][key] for key in ("model", "pooling", "normalize", "dtype", "quantize")}
+    return Side(directory, manifest["model"], vectors, manifest["rows_done"], manifest["duplicate_ids"])
+
+
+def _embed_manifest(source) -> dict | None:
+    if isinstance(source, (list, tuple)) or not Path(source).is_dir() or not (Path(source) / MANIFEST).is_file():
+        return None
+    manifest = json.loads((Path(source) / MANIFEST).read_text())
+    return manifest if manifest.get("command") == "embed" and manifest.get("status") == "complete" else None
+
+
+@lru_cache(maxsize=1)
+def right_vectors(directory: str, device: str):
+    """All right-side ids and vectors, once per worker: (ids, matrix, has-vector mask)."""
+    import torch
+
+    names = sorted(p.name for p in Path(directory).glob("part-*.parquet"))
+    table = pa.concat_tables([pq.read_table(Path(directory) / name, columns=["id", "embedding"]) for name in names])
+    embedding = table.column("embedding").combine_chunks()
+    dim = embedding.type.list_size
+    matrix = embedding.values.to_numpy(zero_copy_only=False).reshape(len(embedding), dim).astype(np.float32)
+    valid = ~embedding.is_null().to_numpy(zero_copy_only=False)
+    return table.column("id").combine_chunks(), torch.from_numpy(matrix).to(device), torch.from_numpy(valid).to(device)
+
+
+@dataclass(frozen=True)
+class LeftBlock:
+    """One left partition: ids, vectors (zeros where missing), and its first row's number."""
+
+    ids: pa.Array
+    vectors: np.ndarray
+    has_vector: np.ndarray
+    row_offset: int
+
+
+def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
+    """Read one left partition of an ``embed`` output as arrays (no Python objects per row)."""
+    start = time.perf_counter()
+    table = pq.ParquetFile(piece.path).read_row_group(piece.row_group, columns=["id", "embedding"]).slice(piece.start, piece.rows)
+    embedding = table.column("embedding").combine_chunks()
+    vectors = embedding.values.to_numpy(zero_copy_only=False).reshape(len(embedding), embedding.type.list_size)
+    has_vector = ~embedding.is_null().to_numpy(zero_copy_only=False)
+    block = LeftBlock(table.column("id").combine_chunks(), vectors.astype(np.float32), has_vector, piece.row_offset)
+    return block, {"read": time.perf_counter() - start}
+
+
+def match_and_write(
+    prepared: tuple[LeftBlock, dict], index: int, right_dir: str, top_k: int, min_score: float | None,
+    self_match: bool, threads: int | None, writer: PartitionWriter, metadata: dict,
+) -> dict:
+    """The finishing task of one left partition: top-k against the right side, written atomically."""
+    import torch
+
+    from kbatch.topk import topk_blockwise
+
+    left, seconds = prepared
+    start = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    right_ids, right, valid = right_vectors(right_dir, device)
+    seconds["load_right"] = time.perf_counter() - start
+    start = time.perf_counter()
+    scores, where = topk_blockwise(
+        torch.from_numpy(left.vectors).to(device), right, top_k, valid=valid, self_offset=left.row_offset if self_match else None
+    )
+    scores, where = scores.cpu().numpy(), where.cpu().numpy()
+    keep = (where >= 0) & left.has_vector[:, None]
+    if min_score is not None:
+        keep &= scores >= min_score
+    rows, ranks = np.nonzero(keep)
+    table = pa.table({
+        "left_id": left.ids.take(pa.array(rows)),
+        "right_id": right_ids.take(pa.array(where[rows, ranks])),
+        "score": pa.array(scores[rows, ranks].astype(np.float32)),
+        "rank": pa.array((ranks + 1).astype(np.int16)),
+    })
+    seconds["TopK"] = time.perf_counter() - start
+    skipped = pd.DataFrame({"skip_reason": np.where(left.has_vector, None, "no_vector")})
+    partition = partition_record(index, skipped, seconds, matches=len(rows))
+    record = {**metadata, "partition": partition}
+    writer.write(index, table, record)
+    return record

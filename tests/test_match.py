@@ -1,0 +1,94 @@
+"""Product matching: blockwise top-k equals brute force, on a real cluster, with real vectors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kbatch.embed import embed
+from kbatch.errors import InputError
+from kbatch.match import match
+from kbatch.topk import topk_blockwise
+
+
+def test_blockwise_topk_equals_brute_force():
+    torch.manual_seed(0)
+    right = torch.nn.functional.normalize(torch.randn(1000, 32), dim=1)
+    left = torch.nn.functional.normalize(torch.randn(70, 32), dim=1)
+    scores, where = topk_blockwise(left, right, 7, block_rows=64)
+    expected_scores, expected_where = torch.topk(left @ right.T, 7, dim=1)
+    assert torch.equal(where, expected_where) and torch.allclose(scores, expected_scores)
+
+
+def test_self_offset_and_invalid_rows_never_match():
+    vectors = torch.nn.functional.normalize(torch.randn(50, 8), dim=1)
+    valid = torch.ones(50, dtype=torch.bool)
+    valid[3] = False
+    _, where = topk_blockwise(vectors[10:20], vectors, 49, self_offset=10, valid=valid, block_rows=16)
+    assert not (where == torch.arange(10, 20)[:, None]).any()
+    assert not (where == 3).any() and (where[:, -1] == -1).all()
+
+
+def brute_force(left: pd.DataFrame, right: pd.DataFrame, k: int, exclude_self: bool = False) -> pd.DataFrame:
+    a, b = np.stack(left["embedding"]), np.stack(right["embedding"])
+    scores = a @ b.T
+    if exclude_self:
+        np.fill_diagonal(scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    rows = [(left["id"].iloc[i], right["id"].iloc[j], scores[i, j], r + 1) for i in range(len(a)) for r, j in enumerate(order[i])]
+    return pd.DataFrame(rows, columns=["left_id", "right_id", "score", "rank"])
+
+
+@pytest.fixture
+def catalogs(tmp_path, reviews):
+    offers = reviews.iloc[:120][["review_id", "text"]]
+    catalog = reviews.iloc[100:300][["review_id", "text"]]
+    offers.to_parquet(tmp_path / "offers.parquet", row_group_size=50)
+    catalog.to_parquet(tmp_path / "catalog.parquet", row_group_size=80)
+    return tmp_path / "offers.parquet", tmp_path / "catalog.parquet"
+
+
+def test_match_equals_brute_force_and_reuses_embeddings(tmp_path, catalogs, cluster):
+    offers, catalog = catalogs
+    options = {"id_col": "review_id", "client": cluster.client, "progress": False}
+    left = embed(offers, tmp_path / "offers-emb", **options)
+    result = match(tmp_path / "offers-emb", catalog, tmp_path / "matches", top_k=5, **options)
+    got = pd.read_parquet(tmp_path / "matches").sort_values(["left_id", "rank"]).reset_index(drop=True)
+    vectors = {side: pd.read_parquet(path).sort_values("id") for side, path in
+               (("left", tmp_path / "offers-emb"), ("right", tmp_path / "matches" / "_embeddings" / "right"))}
+    expected = brute_force(vectors["left"], vectors["right"], 5).sort_values(["left_id", "rank"]).reset_index(drop=True)
+    assert got["left_id"].tolist() == expected["left_id"].tolist() and got["rank"].tolist() == expected["rank"].tolist()
+    assert np.allclose(got["score"], expected["score"], atol=1e-5)
+    differ = got["right_id"] != expected["right_id"]  # only where two candidates tie (reviews that repeat a text)
+    tied = [np.isclose(expected["score"][(expected["left_id"] == row.left_id)], row.score, atol=1e-6).sum() > 1 for row in got[differ].itertuples()]
+    assert all(tied)
+    assert result.manifest["sides"]["left"] == str(tmp_path / "offers-emb")  # no second encoding
+    assert left.manifest["rows_done"] == 120 and result.manifest["counts"]["matches"] == 600
+
+
+def test_self_match_excludes_self_and_min_score_filters(tmp_path, catalogs, cluster):
+    _, catalog = catalogs
+    result = match(catalog, None, tmp_path / "dupes", top_k=3, min_score=0.8, id_col="review_id", client=cluster.client, progress=False)
+    pairs = pd.read_parquet(tmp_path / "dupes")
+    assert (pairs["left_id"] != pairs["right_id"]).all()
+    assert (pairs["score"] >= 0.8).all() and result.manifest["sides"]["self_match"]
+
+
+def test_refuses_an_empty_side_and_vectors_of_another_model(tmp_path, catalogs, cluster, model_path):
+    offers, catalog = catalogs
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"text": pd.Series([], dtype=str)}).to_parquet(empty)
+    with pytest.raises(InputError, match="no rows"):
+        match(offers, empty, tmp_path / "m1", client=cluster.client, progress=False)
+    embed(offers, tmp_path / "mean", client=cluster.client, progress=False)
+    embed(catalog, tmp_path / "cls", pooling="cls", client=cluster.client, progress=False)
+    with pytest.raises(InputError, match="not comparable: different pooling"):
+        match(tmp_path / "mean", tmp_path / "cls", tmp_path / "m2", client=cluster.client, progress=False)
+
+
+def test_duplicate_ids_are_kept_and_counted(tmp_path, cluster):
+    titles = pd.DataFrame({"sku": ["A", "A", "B"], "text": ["삼성 갤럭시 S24 256GB 블랙", "갤럭시 S24 256기가 검정", "애플 아이폰 15 128GB"]})
+    titles.to_parquet(tmp_path / "t.parquet")
+    result = match(tmp_path / "t.parquet", None, tmp_path / "m", top_k=1, id_col="sku", client=cluster.client, progress=False)
+    pairs = pd.read_parquet(tmp_path / "m")
+    assert len(pairs) == 3 and result.manifest["side_duplicate_ids"]["left"] == 1

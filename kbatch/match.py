@@ -29,14 +29,18 @@ from kbatch.command import RunOptions, connect, partition_record, run_command
 from kbatch.config import ClusterConfig, load_cluster_config
 from kbatch.embed import embed
 from kbatch.errors import InputError
-from kbatch.io.reader import Piece
-from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter
+from kbatch.io.reader import Piece, plan_input, read_piece
+from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, resolve_model
 from kbatch.runner import run_partitions
 
 # Left rows per task: big enough for efficient matrix products, small enough for memory.
 MATCH_PARTITION_ROWS = 4096
+# --spec-aware: cosine candidates per wanted match, and the score lost per conflicting spec
+# (more than the cosine gap between products that differ in one spec; bench/match.py).
+SPEC_CANDIDATES = 4
+SPEC_PENALTY = 0.1
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ def match(
     *,
     top_k: int = 10,
     min_score: float | None = None,
+    spec_aware: bool = False,
     model: str | None = None,
     text_col: str = "text",
     id_col: str | None = None,
@@ -73,7 +78,9 @@ def match(
 
     ``left``/``right`` are tables (embedded first, into ``output/_embeddings``) or output
     directories of ``kbatch embed`` (used as they are; both sides must come from one model).
-    Writes ``left_id, right_id, score, rank``.
+    Writes ``left_id, right_id, score, rank``. ``spec_aware`` re-ranks the best cosine
+    candidates, lowering the score by :data:`SPEC_PENALTY` for every spec the two titles
+    disagree on (256GB vs 512GB, S24 vs S23, 블랙 vs 화이트; :mod:`kbatch.specs`).
     """
     if top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {top_k}")
@@ -90,12 +97,16 @@ def match(
         if right_side.rows == 0:
             raise InputError("the right side has no rows to match against")
         self_match = right is None
+        specs = None
+        if spec_aware:
+            left_specs = write_specs(left, out / "_specs" / "left.parquet", text_col)
+            specs = (left_specs, left_specs if self_match else write_specs(right, out / "_specs" / "right.parquet", text_col))
         params = {"right": right_side.directory if not self_match else None, "model": left_side.model["fingerprint"],
-                  "top_k": top_k, "min_score": min_score}
+                  "top_k": top_k, "min_score": min_score, "spec_aware": spec_aware}
 
         def work(cluster: Cluster, pieces: Sequence[Piece], out_dir: OutputDir, key: str) -> list[dict]:
             metadata = {"params": key, "model": left_side.model}
-            finish_args = (right_side.directory, top_k, min_score, self_match, cluster.routing.torch_threads,
+            finish_args = (right_side.directory, top_k, min_score, self_match, specs, cluster.routing.torch_threads,
                            PartitionWriter(str(out_dir.path)), metadata)
             return run_partitions(cluster, pieces, prepare=read_left, prepare_args=(), finish=match_and_write,
                                   finish_args=finish_args, progress=progress, label="left rows")
@@ -127,6 +138,27 @@ def embedded_side(source, target: Path, *, model: str | None, **options) -> Side
     return Side(directory, manifest["model"], vectors, manifest["rows_done"], manifest["duplicate_ids"])
 
 
+def write_specs(source, target: Path, text_col: str) -> str:
+    """Spec tokens of every row of ``source``, in row order, as a Parquet ``specs`` column."""
+    from kbatch.specs import extract_specs
+
+    if _embed_manifest(source) is not None:
+        raise InputError("--spec-aware reads the titles: pass the tables, not embed outputs")
+    plan = plan_input(source, text_col)
+    texts = pd.concat([read_piece(piece, text_col, None)["text"] for piece in plan.pieces], ignore_index=True)
+    specs = extract_specs(texts.fillna("").astype(str).tolist())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        pq.write_table(pa.table({"specs": pa.array([sorted(s) for s in specs], pa.list_(pa.string()))}), tmp)
+    return str(target)
+
+
+@lru_cache(maxsize=2)
+def specs_of(path: str) -> list[frozenset[str]]:
+    """A side's spec tokens, once per worker."""
+    return [frozenset(s) for s in pq.read_table(path).column("specs").to_pylist()]
+
+
 def _embed_manifest(source) -> dict | None:
     if isinstance(source, (list, tuple)) or not Path(source).is_dir() or not (Path(source) / MANIFEST).is_file():
         return None
@@ -146,6 +178,20 @@ def right_vectors(directory: str, device: str):
     matrix = embedding.values.to_numpy(zero_copy_only=False).reshape(len(embedding), dim).astype(np.float32)
     valid = ~embedding.is_null().to_numpy(zero_copy_only=False)
     return table.column("id").combine_chunks(), torch.from_numpy(matrix).to(device), torch.from_numpy(valid).to(device)
+
+
+def rerank_by_specs(
+    scores: np.ndarray, where: np.ndarray, left_specs: Sequence[frozenset[str]], right_specs: Sequence[frozenset[str]], top_k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower each candidate's score by :data:`SPEC_PENALTY` per conflicting spec; keep the best ``top_k``."""
+    from kbatch.specs import spec_conflicts
+
+    conflicts = np.zeros(scores.shape, dtype=np.float32)
+    for i, j in zip(*np.nonzero(where >= 0), strict=True):
+        conflicts[i, j] = spec_conflicts(left_specs[i], right_specs[where[i, j]])
+    adjusted = scores - SPEC_PENALTY * conflicts
+    order = np.argsort(-adjusted, axis=1, kind="stable")[:, :top_k]
+    return np.take_along_axis(adjusted, order, axis=1), np.take_along_axis(where, order, axis=1)
 
 
 @dataclass(frozen=True)
@@ -171,7 +217,7 @@ def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
 
 def match_and_write(
     prepared: tuple[LeftBlock, dict], index: int, right_dir: str, top_k: int, min_score: float | None,
-    self_match: bool, threads: int | None, writer: PartitionWriter, metadata: dict,
+    self_match: bool, specs: tuple[str, str] | None, threads: int | None, writer: PartitionWriter, metadata: dict,
 ) -> dict:
     """The finishing task of one left partition: top-k against the right side, written atomically."""
     import torch
@@ -186,10 +232,14 @@ def match_and_write(
     right_ids, right, valid = right_vectors(right_dir, device)
     seconds["load_right"] = time.perf_counter() - start
     start = time.perf_counter()
+    candidates = top_k * SPEC_CANDIDATES if specs else top_k
     scores, where = topk_blockwise(
-        torch.from_numpy(left.vectors).to(device), right, top_k, valid=valid, self_offset=left.row_offset if self_match else None
+        torch.from_numpy(left.vectors).to(device), right, candidates, valid=valid, self_offset=left.row_offset if self_match else None
     )
     scores, where = scores.cpu().numpy(), where.cpu().numpy()
+    if specs:
+        left_specs = specs_of(specs[0])[left.row_offset : left.row_offset + len(left.ids)]
+        scores, where = rerank_by_specs(scores, where, left_specs, specs_of(specs[1]), top_k)
     keep = (where >= 0) & left.has_vector[:, None]
     if min_score is not None:
         keep &= scores >= min_score

@@ -52,6 +52,7 @@ class Side:
     vectors: dict  # what makes two sides' vectors comparable: model, pooling, normalization, dtype, quantization
     rows: int
     duplicate_ids: int
+    params_key: str  # changes when the vectors do
 
 
 def match(
@@ -62,6 +63,7 @@ def match(
     top_k: int = 10,
     min_score: float | None = None,
     spec_aware: bool = False,
+    index: str = "exact",
     model: str | None = None,
     text_col: str = "text",
     id_col: str | None = None,
@@ -81,9 +83,12 @@ def match(
     Writes ``left_id, right_id, score, rank``. ``spec_aware`` re-ranks the best cosine
     candidates, lowering the score by :data:`SPEC_PENALTY` for every spec the two titles
     disagree on (256GB vs 512GB, S24 vs S23, 블랙 vs 화이트; :mod:`kbatch.specs`).
+    ``index="ann"`` searches an HNSW index of the right side instead (:mod:`kbatch.ann`).
     """
     if top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {top_k}")
+    if index not in ("exact", "ann"):
+        raise InputError(f"--index must be exact or ann, got {index!r}")
     out = Path(output)
     config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
     with connect(config, client, log) as connected:
@@ -102,11 +107,19 @@ def match(
             left_specs = write_specs(left, out / "_specs" / "left.parquet", text_col)
             specs = (left_specs, left_specs if self_match else write_specs(right, out / "_specs" / "right.parquet", text_col))
         params = {"right": right_side.directory if not self_match else None, "model": left_side.model["fingerprint"],
-                  "top_k": top_k, "min_score": min_score, "spec_aware": spec_aware}
+                  "top_k": top_k, "min_score": min_score, "spec_aware": spec_aware, "index": index}
+        ann_path = None
+        if index == "ann":
+            from kbatch.ann import build_index
+
+            target = str(out / "_index" / f"{right_side.params_key}.faiss")
+            ann_path = target if Path(target).is_file() else connected.client.submit(
+                build_index, right_side.directory, target, connected.routing.torch_threads, resources=connected.routing.cpu, pure=False
+            ).result()
 
         def work(cluster: Cluster, pieces: Sequence[Piece], out_dir: OutputDir, key: str) -> list[dict]:
             metadata = {"params": key, "model": left_side.model}
-            finish_args = (right_side.directory, top_k, min_score, self_match, specs, cluster.routing.torch_threads,
+            finish_args = (right_side.directory, top_k, min_score, self_match, specs, ann_path, cluster.routing.torch_threads,
                            PartitionWriter(str(out_dir.path)), metadata)
             return run_partitions(cluster, pieces, prepare=read_left, prepare_args=(), finish=match_and_write,
                                   finish_args=finish_args, progress=progress, label="left rows")
@@ -135,7 +148,7 @@ def embedded_side(source, target: Path, *, model: str | None, **options) -> Side
         print(f"kbatch {result.summary()}", file=options["log"])
         manifest, directory = result.manifest, str(target)
     vectors = {key: manifest["params"][key] for key in ("model", "pooling", "normalize", "dtype", "quantize")}
-    return Side(directory, manifest["model"], vectors, manifest["rows_done"], manifest["duplicate_ids"])
+    return Side(directory, manifest["model"], vectors, manifest["rows_done"], manifest["duplicate_ids"], manifest["params_key"])
 
 
 def write_specs(source, target: Path, text_col: str) -> str:
@@ -217,7 +230,8 @@ def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
 
 def match_and_write(
     prepared: tuple[LeftBlock, dict], index: int, right_dir: str, top_k: int, min_score: float | None,
-    self_match: bool, specs: tuple[str, str] | None, threads: int | None, writer: PartitionWriter, metadata: dict,
+    self_match: bool, specs: tuple[str, str] | None, ann_path: str | None, threads: int | None, writer: PartitionWriter,
+    metadata: dict,
 ) -> dict:
     """The finishing task of one left partition: top-k against the right side, written atomically."""
     import torch
@@ -233,10 +247,14 @@ def match_and_write(
     seconds["load_right"] = time.perf_counter() - start
     start = time.perf_counter()
     candidates = top_k * SPEC_CANDIDATES if specs else top_k
-    scores, where = topk_blockwise(
-        torch.from_numpy(left.vectors).to(device), right, candidates, valid=valid, self_offset=left.row_offset if self_match else None
-    )
-    scores, where = scores.cpu().numpy(), where.cpu().numpy()
+    self_offset = left.row_offset if self_match else None
+    if ann_path:
+        from kbatch.ann import search
+
+        scores, where = search(ann_path, left.vectors, candidates, self_offset, threads)
+    else:
+        scores, where = topk_blockwise(torch.from_numpy(left.vectors).to(device), right, candidates, valid=valid, self_offset=self_offset)
+        scores, where = scores.cpu().numpy(), where.cpu().numpy()
     if specs:
         left_specs = specs_of(specs[0])[left.row_offset : left.row_offset + len(left.ids)]
         scores, where = rerank_by_specs(scores, where, left_specs, specs_of(specs[1]), top_k)

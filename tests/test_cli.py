@@ -99,3 +99,14 @@ def test_sts_names_the_missing_pair_column(tmp_path):
     done = kbatch("sts", "examples/korsts/sts-dev.tsv", "--col2", "sentence_b", "-o", tmp_path / "sts")
     assert done.returncode == 3
     assert "no col2 column 'sentence_b'" in one_line_error(done) and "--col2" in one_line_error(done)
+
+
+def test_match_end_to_end(tmp_path, reviews):
+    reviews.head(40).to_csv(tmp_path / "offers.csv", index=False)
+    reviews.iloc[20:80].to_csv(tmp_path / "catalog.csv", index=False)
+    done = kbatch("match", tmp_path / "offers.csv", tmp_path / "catalog.csv", "--id-col", "review_id", "--top-k", "3",
+                  "-o", tmp_path / "matches", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("kbatch match: 40 rows (0 skipped; 120 matches)")
+    pairs = pd.read_parquet(tmp_path / "matches")
+    assert list(pairs.columns) == ["left_id", "right_id", "score", "rank"] and len(pairs) == 120

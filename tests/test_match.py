@@ -96,3 +96,32 @@ def test_duplicate_ids_are_kept_and_counted(tmp_path, cluster):
     result = match(tmp_path / "t.parquet", None, tmp_path / "m", top_k=1, id_col="sku", client=cluster.client, progress=False)
     pairs = pd.read_parquet(tmp_path / "m")
     assert len(pairs) == 3 and result.manifest["side_duplicate_ids"]["left"] == 1
+
+
+def test_spec_aware_matching_tells_apart_titles_that_differ_in_one_spec(tmp_path, cluster):
+    catalog = pd.DataFrame({
+        "sku": ["s24-256-black", "s24-512-black", "s24-256-white", "s23-256-black"],
+        "text": ["삼성 갤럭시 S24 256GB 블랙", "삼성 갤럭시 S24 512GB 블랙", "삼성 갤럭시 S24 256GB 화이트", "삼성 갤럭시 S23 256GB 블랙"],
+    })
+    offers = pd.DataFrame({
+        "sku": ["want-s24-512-black", "want-s23-256-black", "want-s24-256-white"],
+        "text": ["Galaxy S24 512기가 검정 자급제", "갤럭시 S23 256G Black 새상품", "삼성 S24 256 GB 흰색 [무료배송]"],
+    })
+    catalog.to_parquet(tmp_path / "catalog.parquet")
+    offers.to_parquet(tmp_path / "offers.parquet")
+    match(tmp_path / "offers.parquet", tmp_path / "catalog.parquet", tmp_path / "m", top_k=1, spec_aware=True,
+          id_col="sku", client=cluster.client, progress=False)
+    best = pd.read_parquet(tmp_path / "m").set_index("left_id")["right_id"]
+    assert {left: best[left] for left in offers["sku"]} == {
+        "want-s24-512-black": "s24-512-black", "want-s23-256-black": "s23-256-black", "want-s24-256-white": "s24-256-white",
+    }
+
+
+def test_ann_index_finds_what_exact_search_finds_on_small_data(tmp_path, catalogs, cluster):
+    _, catalog = catalogs
+    options = {"top_k": 5, "id_col": "review_id", "client": cluster.client, "progress": False}
+    match(catalog, None, tmp_path / "exact", **options)
+    match(tmp_path / "exact" / "_embeddings" / "left", None, tmp_path / "ann", index="ann", **options)
+    exact, approximate = (pd.read_parquet(tmp_path / name)[["left_id", "right_id"]] for name in ("exact", "ann"))
+    assert (approximate["left_id"] != approximate["right_id"]).all()
+    assert len(exact.merge(approximate, on=["left_id", "right_id"])) / len(exact) >= 0.95

@@ -1,0 +1,80 @@
+"""An approximate index for right sides too large for exact top-k: faiss HNSW, inner product.
+
+Why faiss (``faiss-cpu``): maintained, wheels for Linux and macOS, an HNSW index that
+searches by inner product (cosine on kbatch's normalized vectors), indexes that save to
+one file so the index is built once and every worker loads it, and the same library
+offers IVF-PQ and GPU indexes when a catalog outgrows HNSW. hnswlib has had no release
+since 2023; usearch is fast but its recall/speed knobs are less established.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from kbatch.errors import KbatchError
+from kbatch.io.writer import atomic_path
+
+# Graph degree and build/search breadth: recall@10 ≥ 0.9 on 100,000 random 384-d vectors
+# (the hard case; real embeddings cluster and do better), see bench/match.py.
+HNSW_M = 32
+EF_CONSTRUCTION = 200
+EF_SEARCH = 256
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise KbatchError("--index ann needs faiss: pip install faiss-cpu (or: pip install 'kbatch[ann]')") from None
+    return faiss
+
+
+def build_index(right_dir: str, target: str, threads: int | None) -> str:
+    """Build the HNSW index of a right side's vectors on a worker and save it beside the output."""
+    from kbatch.match import right_vectors
+
+    faiss = _faiss()
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    _, matrix, valid = right_vectors(right_dir, "cpu")
+    rows = np.flatnonzero(valid.numpy())
+    index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.add(np.ascontiguousarray(matrix.numpy()[rows]))
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path.with_suffix(".rows.npy")) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, rows)
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
+    return target
+
+
+@lru_cache(maxsize=1)
+def load_index(path: str):
+    """The saved index and the right rows it holds, once per worker."""
+    faiss = _faiss()
+    index = faiss.read_index(path)
+    index.hnsw.efSearch = EF_SEARCH
+    return index, np.load(Path(path).with_suffix(".rows.npy"))
+
+
+def search(path: str, left: np.ndarray, k: int, self_offset: int | None, threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top ``k`` (scores, right rows) per left row, best first; -inf / -1 where fewer."""
+    if threads:
+        _faiss().omp_set_num_threads(threads)
+    index, rows = load_index(path)
+    extra = 1 if self_offset is not None else 0
+    index.hnsw.efSearch = max(EF_SEARCH, 2 * (k + extra))
+    scores, found = index.search(np.ascontiguousarray(left, dtype=np.float32), k + extra)
+    where = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+    scores = np.where(found >= 0, scores, -np.inf).astype(np.float32)
+    if self_offset is not None:
+        own = where == (np.arange(len(left)) + self_offset)[:, None]
+        scores[own], where[own] = -np.inf, -1
+        order = np.argsort(-scores, axis=1, kind="stable")
+        scores, where = np.take_along_axis(scores, order, axis=1), np.take_along_axis(where, order, axis=1)
+    return scores[:, :k], where[:, :k]

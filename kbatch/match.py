@@ -113,8 +113,9 @@ def match(
             from kbatch.ann import build_index
 
             target = str(out / "_index" / f"{right_side.params_key}.faiss")
+            # One task builds the index with every core of its machine (faiss threads), once.
             ann_path = target if Path(target).is_file() else connected.client.submit(
-                build_index, right_side.directory, target, connected.routing.torch_threads, resources=connected.routing.cpu, pure=False
+                build_index, right_side.directory, target, None, resources=connected.routing.cpu, pure=False
             ).result()
 
         def work(cluster: Cluster, pieces: Sequence[Piece], out_dir: OutputDir, key: str) -> list[dict]:

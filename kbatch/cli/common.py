@@ -9,6 +9,13 @@ from pathlib import Path
 from kbatch.manifest import RunResult
 
 
+def add_command(commands, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its examples, laid out as written."""
+    return commands.add_parser(
+        name, help=summary, description=description, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def add_input_options(
     parser: argparse.ArgumentParser, output_suffix: str, text_help: str | None, partition_default: str = "at most 1,000 rows"
 ) -> None:

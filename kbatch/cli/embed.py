@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_input_options, add_run_options, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_run_options, run_and_summarize
 from kbatch.models import DEFAULT_MODEL
 
 EXAMPLES = """\
@@ -28,12 +28,10 @@ rows with null or empty text have a null embedding).
 
 
 def add_parser(commands) -> None:
-    embed = commands.add_parser(
-        "embed",
-        help="embed a text column into Parquet vectors",
-        description="Normalize, tokenize and embed one text column; write one Parquet file per partition.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    embed = add_command(
+        commands, "embed", "embed a text column into Parquet vectors",
+        "Normalize, tokenize and embed one text column; write one Parquet file per partition.",
+        EXAMPLES,
     )
     add_input_options(embed, "embeddings", "column to embed")
     embed.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or cached hub name (default: {DEFAULT_MODEL}, packaged)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER, AnalyzerSpec
 from kbatch.analyzers.userdict import read_user_dict
-from kbatch.cli.common import add_debug_option
+from kbatch.cli.common import add_command, add_debug_option
 from kbatch.errors import InputError
 from kbatch.models import DEFAULT_MODEL
 
@@ -26,12 +26,10 @@ whose tokenizer maps Hangul to its unknown token, or to single jamo, embeds it p
 
 
 def add_parser(commands) -> None:
-    inspect = commands.add_parser(
-        "inspect",
-        help="show what the analyzer and the model make of one text",
-        description="Print one text normalized, as morphemes with tags, and as the model's subword tokens and ids.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    inspect = add_command(
+        commands, "inspect", "show what the analyzer and the model make of one text",
+        "Print one text normalized, as morphemes with tags, and as the model's subword tokens and ids.",
+        EXAMPLES,
     )
     inspect.add_argument("text", nargs="?", help="the text (or use --file)")
     inspect.add_argument("--file", help="read the text from this UTF-8 file")

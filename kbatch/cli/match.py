@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_run_options, cluster_file
+from kbatch.cli.common import add_command, add_run_options, cluster_file
 
 EXAMPLES = """\
 examples:
@@ -29,12 +29,10 @@ Output: left_id, right_id, score (float32), rank (int16, 1 = best).
 
 
 def add_parser(commands) -> None:
-    match = commands.add_parser(
-        "match",
-        help="top-k cosine matches between two catalogs, or near-duplicates in one",
-        description="Embed both sides (or reuse embed outputs) and write each left row's top-k right rows by cosine.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    match = add_command(
+        commands, "match", "top-k cosine matches between two catalogs, or near-duplicates in one",
+        "Embed both sides (or reuse embed outputs) and write each left row's top-k right rows by cosine.",
+        EXAMPLES,
     )
     match.add_argument("left", help="table (Parquet/CSV/TSV/JSONL) or a 'kbatch embed' output directory")
     match.add_argument("right", nargs="?", help="the catalog to match against (default: the left side itself)")

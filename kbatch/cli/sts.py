@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from kbatch.cli.common import add_debug_option, add_input_options, add_run_options, cluster_file, run_and_summarize
+from kbatch.cli.common import add_command, add_debug_option, add_input_options, add_run_options, cluster_file, run_and_summarize
 from kbatch.models import DEFAULT_MODEL
 
 STS_EXAMPLES = """\
@@ -34,12 +34,10 @@ The numbers are those sentence-transformers' EmbeddingSimilarityEvaluator report
 
 
 def add_parser(commands) -> None:
-    sts = commands.add_parser(
-        "sts",
-        help="score sentence pairs by cosine similarity",
-        description="Embed both sentences of every pair and write their cosine similarity; with --gold, report Pearson/Spearman.",
-        epilog=STS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    sts = add_command(
+        commands, "sts", "score sentence pairs by cosine similarity",
+        "Embed both sentences of every pair and write their cosine similarity; with --gold, report Pearson/Spearman.",
+        STS_EXAMPLES,
     )
     add_input_options(sts, "sts", None)
     _add_pair_options(sts, gold_default=None)
@@ -48,12 +46,10 @@ def add_parser(commands) -> None:
     add_run_options(sts)
     sts.set_defaults(run=run_sts)
 
-    evaluate = commands.add_parser(
-        "evaluate",
-        help="STS evaluation of a model (KorSTS, KLUE-STS style)",
-        description="Pearson and Spearman x100 between a model's cosine scores and gold similarity scores.",
-        epilog=EVALUATE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    evaluate = add_command(
+        commands, "evaluate", "STS evaluation of a model (KorSTS, KLUE-STS style)",
+        "Pearson and Spearman x100 between a model's cosine scores and gold similarity scores.",
+        EVALUATE_EXAMPLES,
     )
     evaluate.add_argument("--sts", required=True, metavar="FILE", help="pairs with gold scores (TSV/CSV/JSONL/Parquet)")
     _add_pair_options(evaluate, gold_default="score")

@@ -6,7 +6,7 @@ import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
 from kbatch.analyzers.jvm import DEFAULT_JVM_HEAP_MB
-from kbatch.cli.common import add_input_options, add_run_options, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_run_options, run_and_summarize
 
 EXAMPLES = """\
 examples:
@@ -35,12 +35,10 @@ or that the analyzer rejected, have null tokens (counted in _kbatch.json).
 
 
 def add_parser(commands) -> None:
-    tokenize = commands.add_parser(
-        "tokenize",
-        help="split a text column into Korean morphemes",
-        description="Normalize a text column and split it into morphemes with tags; write one Parquet file per partition.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    tokenize = add_command(
+        commands, "tokenize", "split a text column into Korean morphemes",
+        "Normalize a text column and split it into morphemes with tags; write one Parquet file per partition.",
+        EXAMPLES,
     )
     sizes = ", ".join(f"{name} {entry.partition_rows:,}" for name, entry in ANALYZERS.items())
     add_input_options(tokenize, "tokens", "column to analyze", f"at most {sizes}")

@@ -8,17 +8,17 @@ from kbatch.cli.common import add_command, add_run_options, cluster_file
 
 EXAMPLES = """\
 examples:
-  python -m kbatch match offers.parquet catalog.parquet --text-col title --id-col product_id \\
+  python -m kbatch match examples/offers.parquet examples/catalog.parquet --text-col title --id-col sku \\
       --top-k 5 --min-score 0.75 -o out/matches
       the 5 closest catalog products for every seller offer, scores of at least 0.75
 
-  python -m kbatch match catalog.parquet --top-k 10 -o out/dupes
+  python -m kbatch match examples/catalog.parquet --text-col title --id-col sku --top-k 10 -o out/dupes
       near-duplicates within one catalog (a row never matches itself)
 
   python -m kbatch match out/offers-emb out/catalog-emb -o out/matches
       vectors already written by 'kbatch embed' are used as they are (same model needed)
 
-  python -m kbatch match offers.parquet catalog.parquet --spec-aware -o out/matches
+  python -m kbatch match examples/offers.parquet examples/catalog.parquet --text-col title --id-col sku --spec-aware
       titles that differ in a spec (256GB/512GB, S24/S23, 블랙/화이트) lose score
 
 Tables are embedded first into OUTPUT/_embeddings/ (resumable, reused on rerun). Each

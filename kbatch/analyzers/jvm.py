@@ -8,6 +8,7 @@ workers are spawned, and kbatch never starts one in the client before forking.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -111,6 +112,7 @@ class Komoran(KonlpyAnalyzer):
         if not user_words:
             return KonlpyKomoran()
         handle, path = tempfile.mkstemp(prefix="kbatch-komoran-", suffix=".txt")
+        atexit.register(os.unlink, path)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.writelines(f"{w.form}\t{w.tag}\n" for w in user_words)
         return KonlpyKomoran(userdic=path)

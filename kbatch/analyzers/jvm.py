@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from kbatch.analyzers.base import PairAnalyzer
 from kbatch.analyzers.userdict import UserWord
@@ -112,7 +113,7 @@ class Komoran(KonlpyAnalyzer):
         if not user_words:
             return KonlpyKomoran()
         handle, path = tempfile.mkstemp(prefix="kbatch-komoran-", suffix=".txt")
-        atexit.register(os.unlink, path)
+        atexit.register(Path(path).unlink, missing_ok=True)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.writelines(f"{w.form}\t{w.tag}\n" for w in user_words)
         return KonlpyKomoran(userdic=path)

@@ -34,6 +34,7 @@ from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, resolve_model
 from kbatch.runner import run_partitions
+from kbatch.stages.encode import vector_matrix
 
 # Left rows per task: big enough for efficient matrix products, small enough for memory.
 MATCH_PARTITION_ROWS = 4096
@@ -188,10 +189,7 @@ def right_vectors(directory: str, device: str):
 
     names = sorted(p.name for p in Path(directory).glob("part-*.parquet"))
     table = pa.concat_tables([pq.read_table(Path(directory) / name, columns=["id", "embedding"]) for name in names])
-    embedding = table.column("embedding").combine_chunks()
-    dim = embedding.type.list_size
-    matrix = embedding.values.to_numpy(zero_copy_only=False).reshape(len(embedding), dim).astype(np.float32)
-    valid = ~embedding.is_null().to_numpy(zero_copy_only=False)
+    matrix, valid = vector_matrix(table.column("embedding").combine_chunks())
     return table.column("id").combine_chunks(), torch.from_numpy(matrix).to(device), torch.from_numpy(valid).to(device)
 
 
@@ -223,10 +221,8 @@ def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
     """Read one left partition of an ``embed`` output as arrays (no Python objects per row)."""
     start = time.perf_counter()
     table = pq.ParquetFile(piece.path).read_row_group(piece.row_group, columns=["id", "embedding"]).slice(piece.start, piece.rows)
-    embedding = table.column("embedding").combine_chunks()
-    vectors = embedding.values.to_numpy(zero_copy_only=False).reshape(len(embedding), embedding.type.list_size)
-    has_vector = ~embedding.is_null().to_numpy(zero_copy_only=False)
-    block = LeftBlock(table.column("id").combine_chunks(), vectors.astype(np.float32), has_vector, piece.row_offset)
+    vectors, has_vector = vector_matrix(table.column("embedding").combine_chunks())
+    block = LeftBlock(table.column("id").combine_chunks(), vectors, has_vector, piece.row_offset)
     return block, {"read": time.perf_counter() - start}
 
 

@@ -31,6 +31,7 @@ from kbatch.models import DEFAULT_MODEL, resolve_model
 from kbatch.runner import run_partitions
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.base import Stage
+from kbatch.stages.encode import vector_matrix
 
 
 def sts(
@@ -106,10 +107,9 @@ def score_and_write(
     start = time.perf_counter()
     both = encode(both)
     seconds["Encode"] = time.perf_counter() - start
-    embedding = pa.array(both["embedding"])
-    vectors = embedding.values.to_numpy(zero_copy_only=False).reshape(len(both), -1)
+    vectors, has_vector = vector_matrix(pa.array(both["embedding"]))
     n = len(pairs)
-    missing = embedding.is_null().to_numpy(zero_copy_only=False)
+    missing = ~has_vector
     scores = np.einsum("ij,ij->i", vectors[:n], vectors[n:]).astype(np.float32)
     columns = {"id": pa.array(pairs["id"]), "score": pa.array(scores, mask=missing[:n] | missing[n:])}
     if gold:

@@ -69,6 +69,16 @@ def test_match_equals_brute_force_and_reuses_embeddings(tmp_path, catalogs, clus
     assert left.manifest["rows_done"] == 120 and result.manifest["counts"]["matches"] == 600
 
 
+def test_partitions_cut_inside_embed_files_match_the_same(tmp_path, catalogs, cluster):
+    offers, catalog = catalogs
+    options = {"top_k": 3, "id_col": "review_id", "client": cluster.client, "progress": False}
+    match(offers, catalog, tmp_path / "whole", **options)
+    match(tmp_path / "whole" / "_embeddings" / "left", tmp_path / "whole" / "_embeddings" / "right", tmp_path / "cut",
+          partition_rows=30, **options)  # left partitions start inside each 50-row embed file
+    whole, cut = (pd.read_parquet(tmp_path / name).sort_values(["left_id", "rank"]).reset_index(drop=True) for name in ("whole", "cut"))
+    assert whole.equals(cut)
+
+
 def test_self_match_excludes_self_and_min_score_filters(tmp_path, catalogs, cluster):
     _, catalog = catalogs
     result = match(catalog, None, tmp_path / "dupes", top_k=3, min_score=0.8, id_col="review_id", client=cluster.client, progress=False)

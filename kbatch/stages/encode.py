@@ -18,6 +18,19 @@ from kbatch.stages.base import Stage
 DTYPES = {"float32": (np.float32, pa.float32()), "float16": (np.float16, pa.float16())}
 
 
+def vector_matrix(embedding: pa.FixedSizeListArray) -> tuple[np.ndarray, np.ndarray]:
+    """An ``embedding`` column as a float32 ``rows × dim`` matrix and a has-vector mask.
+
+    ``FixedSizeListArray.values`` ignores a slice's offset, so the values are cut to this
+    array's own rows first; null rows keep whatever their slots hold and are masked. The
+    matrix is a writable copy.
+    """
+    dim = embedding.type.list_size
+    values = embedding.values.slice(embedding.offset * dim, len(embedding) * dim)
+    matrix = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(embedding), dim)
+    return matrix, ~embedding.is_null().to_numpy(zero_copy_only=False)
+
+
 @dataclass(frozen=True)
 class Encode(Stage):
     """Adds ``embedding`` (fixed_size_list<float32|float16>[dim]) and drops ``input_ids``."""

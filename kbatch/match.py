@@ -29,7 +29,7 @@ from kbatch.command import RunOptions, connect, partition_record, run_command
 from kbatch.config import ClusterConfig, load_cluster_config
 from kbatch.embed import embed
 from kbatch.errors import InputError
-from kbatch.io.reader import Piece, plan_input, read_piece
+from kbatch.io.reader import Piece, plan_input, read_piece, read_piece_table
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, resolve_model
@@ -220,7 +220,7 @@ class LeftBlock:
 def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
     """Read one left partition of an ``embed`` output as arrays (no Python objects per row)."""
     start = time.perf_counter()
-    table = pq.ParquetFile(piece.path).read_row_group(piece.row_group, columns=["id", "embedding"]).slice(piece.start, piece.rows)
+    table = read_piece_table(piece, ["id", "embedding"])
     vectors, has_vector = vector_matrix(table.column("embedding").combine_chunks())
     block = LeftBlock(table.column("id").combine_chunks(), vectors, has_vector, piece.row_offset)
     return block, {"read": time.perf_counter() - start}

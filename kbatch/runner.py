@@ -2,7 +2,8 @@
 
 Each partition becomes two tasks: ``prepare`` (read and CPU stages, routed to CPU
 workers) and ``finish`` (e.g. encode and write, routed to GPU workers when there are
-any); when both run on CPU workers they are one task. Results stream back as partitions complete, driving the progress bar.
+any); when both run on CPU workers they are one task. Results stream back as
+partitions complete, driving the progress bar.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ from kbatch.stages.base import Stage
 
 def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: Sequence[Stage]) -> tuple[pd.DataFrame, dict]:
     """Read one partition and run the CPU stages; returns the frame and stage seconds."""
-    seconds: dict[str, float] = {}
     start = time.perf_counter()
     frame = read_piece(piece, text_col, id_col)
-    seconds["read"] = time.perf_counter() - start
+    seconds = {"read": time.perf_counter() - start}
+    return run_stages(frame, stages, seconds), seconds
+
+
+def run_stages(frame: pd.DataFrame, stages: Sequence[Stage], seconds: dict[str, float]) -> pd.DataFrame:
+    """Apply ``stages`` in order, adding each one's seconds to ``seconds`` by class name."""
     for stage in stages:
         start = time.perf_counter()
         frame = stage(frame)
         seconds[type(stage).__name__] = time.perf_counter() - start
-    return frame, seconds
+    return frame
 
 
 def prepare_and_finish(piece: Piece, prepare: Callable, prepare_args: tuple, finish: Callable[..., dict], finish_args: tuple) -> dict:

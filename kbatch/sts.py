@@ -28,7 +28,7 @@ from kbatch.io.reader import Piece, read_piece
 from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import run_partitions
+from kbatch.runner import run_partitions, run_stages
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.base import Stage
 from kbatch.stages.encode import vector_matrix
@@ -86,16 +86,11 @@ def prepare_pairs(
     piece: Piece, col1: str, col2: str, gold: str | None, id_col: str | None, stages: Sequence[Stage]
 ) -> tuple[tuple[pd.DataFrame, pd.DataFrame], dict]:
     """Read a partition of pairs and run the CPU stages on both sentences, stacked."""
-    seconds: dict[str, float] = {}
     start = time.perf_counter()
     pairs = read_piece(piece, col1, id_col, (col2,) + ((gold,) if gold else ()))
-    seconds["read"] = time.perf_counter() - start
+    seconds = {"read": time.perf_counter() - start}
     both = pd.DataFrame({"id": np.arange(2 * len(pairs)), "text": pd.concat([pairs["text"], pairs[col2]], ignore_index=True)})
-    for stage in stages:
-        start = time.perf_counter()
-        both = stage(both)
-        seconds[type(stage).__name__] = time.perf_counter() - start
-    return (pairs, both), seconds
+    return (pairs, run_stages(both, stages, seconds)), seconds
 
 
 def score_and_write(

@@ -202,16 +202,7 @@ def read_text_table(path: Path, fmt: str, text_col: str, wanted: dict[str, str])
 def read_piece(piece: Piece, text_col: str, id_col: str | None, extra_cols: Sequence[str] = ()) -> pd.DataFrame:
     """Rows of one partition as ``id`` and ``text`` columns (plus ``extra_cols`` under their
     own names), ids stable across reruns."""
-    if piece.table is not None:
-        table = piece.table
-    else:
-        columns = list(dict.fromkeys([text_col, *([id_col] if id_col else []), *extra_cols]))
-        try:
-            stat = os.stat(piece.path)
-            group = _read_row_group(piece.path, piece.row_group, tuple(columns), stat.st_size, stat.st_mtime_ns)
-            table = group.slice(piece.start, piece.rows)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({_first_line(exc)})") from None
+    table = read_piece_table(piece, [text_col, *([id_col] if id_col else []), *extra_cols])
     frame = pd.DataFrame({"text": table.column(text_col).to_pandas()})
     for col in extra_cols:
         frame[col] = table.column(col).to_pandas()
@@ -220,6 +211,18 @@ def read_piece(piece: Piece, text_col: str, id_col: str | None, extra_cols: Sequ
     else:
         frame.insert(0, "id", pd.RangeIndex(piece.row_offset, piece.row_offset + piece.rows, dtype="int64"))
     return frame
+
+
+def read_piece_table(piece: Piece, columns: Sequence[str]) -> pa.Table:
+    """The rows of one partition as an Arrow table of ``columns``."""
+    if piece.table is not None:
+        return piece.table
+    try:
+        stat = os.stat(piece.path)
+        group = _read_row_group(piece.path, piece.row_group, tuple(dict.fromkeys(columns)), stat.st_size, stat.st_mtime_ns)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({_first_line(exc)})") from None
+    return group.slice(piece.start, piece.rows)
 
 
 @lru_cache(maxsize=2)

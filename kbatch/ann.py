@@ -35,15 +35,16 @@ def _faiss():
 
 def build_index(right_dir: str, target: str, threads: int | None) -> str:
     """Build the HNSW index of a right side's vectors on a worker and save it beside the output."""
-    from kbatch.match import right_vectors
+    from kbatch.match import read_vectors
+    from kbatch.stages.encode import vector_matrix
 
     faiss = _faiss()
     faiss.omp_set_num_threads(threads or os.cpu_count() or 1)
-    _, matrix, valid = right_vectors(right_dir, "cpu")
-    rows = np.flatnonzero(valid.numpy())
+    matrix, valid = vector_matrix(read_vectors(right_dir, ["embedding"]).column("embedding").combine_chunks())
+    rows = np.flatnonzero(valid)
     index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = EF_CONSTRUCTION
-    index.add(np.ascontiguousarray(matrix.numpy()[rows]))
+    index.add(np.ascontiguousarray(matrix[rows]))
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path.with_suffix(".rows.npy")) as tmp, open(tmp, "wb") as handle:
@@ -56,10 +57,7 @@ def build_index(right_dir: str, target: str, threads: int | None) -> str:
 @lru_cache(maxsize=1)
 def load_index(path: str):
     """The saved index and the right rows it holds, once per worker."""
-    faiss = _faiss()
-    index = faiss.read_index(path)
-    index.hnsw.efSearch = EF_SEARCH
-    return index, np.load(Path(path).with_suffix(".rows.npy"))
+    return _faiss().read_index(path), np.load(Path(path).with_suffix(".rows.npy"))
 
 
 def search(path: str, left: np.ndarray, k: int, self_offset: int | None, threads: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -182,15 +182,25 @@ def _embed_manifest(source) -> dict | None:
     return manifest if manifest.get("command") == "embed" and manifest.get("status") == "complete" else None
 
 
+def read_vectors(directory: str, columns: Sequence[str] = ("id", "embedding")) -> pa.Table:
+    """The ``embed`` output in ``directory`` as one table, rows in input order."""
+    names = sorted(p.name for p in Path(directory).glob("part-*.parquet"))
+    return pa.concat_tables([pq.read_table(Path(directory) / name, columns=list(columns)) for name in names])
+
+
+@lru_cache(maxsize=1)
+def right_ids(directory: str) -> pa.Array:
+    """The right side's ids, once per worker (all an approximate search needs besides its index)."""
+    return read_vectors(directory, ["id"]).column("id").combine_chunks()
+
+
 @lru_cache(maxsize=1)
 def right_vectors(directory: str, device: str):
-    """All right-side ids and vectors, once per worker: (ids, matrix, has-vector mask)."""
+    """The right side's vectors and has-vector mask as tensors on ``device``, once per worker."""
     import torch
 
-    names = sorted(p.name for p in Path(directory).glob("part-*.parquet"))
-    table = pa.concat_tables([pq.read_table(Path(directory) / name, columns=["id", "embedding"]) for name in names])
-    matrix, valid = vector_matrix(table.column("embedding").combine_chunks())
-    return table.column("id").combine_chunks(), torch.from_numpy(matrix).to(device), torch.from_numpy(valid).to(device)
+    matrix, valid = vector_matrix(read_vectors(directory, ["embedding"]).column("embedding").combine_chunks())
+    return torch.from_numpy(matrix).to(device), torch.from_numpy(valid).to(device)
 
 
 def rerank_by_specs(
@@ -240,8 +250,9 @@ def match_and_write(
     start = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
+    ids = right_ids(right_dir)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    right_ids, right, valid = right_vectors(right_dir, device)
+    right, valid = right_vectors(right_dir, device) if not ann_path else (None, None)  # an index needs no vectors here
     seconds["load_right"] = time.perf_counter() - start
     start = time.perf_counter()
     candidates = top_k * SPEC_CANDIDATES if specs else top_k
@@ -262,7 +273,7 @@ def match_and_write(
     rows, ranks = np.nonzero(keep)
     table = pa.table({
         "left_id": left.ids.take(pa.array(rows)),
-        "right_id": right_ids.take(pa.array(where[rows, ranks])),
+        "right_id": ids.take(pa.array(where[rows, ranks])),
         "score": pa.array(scores[rows, ranks].astype(np.float32)),
         "rank": pa.array((ranks + 1).astype(np.int16)),
     })

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from shared_data import default_reviews, read_reviews
 
 from kbatch.cluster import open_cluster
 from kbatch.config import ClusterConfig
 from kbatch.embed import embed
 from kbatch.models import resolve_model
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def plain_encode(texts: list[str], model_path: str) -> tuple[np.ndarray, float]:
@@ -74,12 +73,12 @@ def korsts_spearman(path: Path, work: str, cluster, **options) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--data", default=str(DATA / "nsmc" / "reviews_100k.parquet"))
+    parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet (column 'text')")
     parser.add_argument("--korsts", help="KorSTS TSV to measure the int8 quality cost on")
     parser.add_argument("--layouts", action="store_true", help="also compare 1 worker x all cores with 2 workers x 1 core")
     args = parser.parse_args()
 
-    texts = pd.read_parquet(args.data, columns=["text"])["text"].head(args.rows)
+    texts = read_reviews(args.data, ["text"])["text"].head(args.rows)
     work = tempfile.mkdtemp(prefix="kbatch-bench-")
     source = f"{work}/reviews.parquet"
     texts.to_frame().to_parquet(source)

@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from catalog import make_catalog
+from shared_data import default_reviews, read_reviews
 
 from kbatch.cluster import open_cluster
 from kbatch.config import ClusterConfig
@@ -38,10 +39,6 @@ from kbatch.io.writer import MANIFEST, part_name
 from kbatch.match import match
 from kbatch.models import resolve_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog import make_catalog
-
-REVIEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews_100k.parquet"
 DIMENSION = 384
 TOP_K = 10
 
@@ -127,9 +124,9 @@ def scale(client, work: Path, n: int) -> None:
     print(f"  time ratio semantic_search / kbatch: {theirs / ours:.2f}x")
 
 
-def ann_recall(client, work: Path, rows: int, quiet) -> None:
+def ann_recall(client, work: Path, data: str, rows: int, quiet) -> None:
     """--index ann against exact search on real vectors: NSMC reviews matched within themselves."""
-    reviews = pd.read_parquet(REVIEWS, columns=["review_id", "text"]).head(rows)
+    reviews = read_reviews(data, ["review_id", "text"]).head(rows)
     reviews.to_parquet(work / "reviews.parquet")
     options = {"top_k": TOP_K, "id_col": "review_id", "client": client, "progress": False, "log": quiet}
     match(work / "reviews.parquet", None, work / "exact", **options)  # embeds once, into exact/_embeddings/left
@@ -152,6 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=int, default=1500, help="catalog products for the quality part (default: 1,500; 0 skips)")
     parser.add_argument("--scale", type=int, default=100_000, help="rows per side for the scale part (default: 100,000; 0 skips)")
+    parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet for the ANN part")
     parser.add_argument("--ann-rows", type=int, default=10_000, help="NSMC reviews for the ANN recall part (default: 10,000; 0 skips)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -164,7 +162,7 @@ def main() -> int:
                 scale(cluster.client, Path(tmp), args.scale)
         if args.ann_rows:
             with open_cluster(ClusterConfig(dashboard_address=":0"), log=quiet) as cluster:
-                ann_recall(cluster.client, Path(tmp), args.ann_rows, quiet)
+                ann_recall(cluster.client, Path(tmp), args.data, args.ann_rows, quiet)
     return 0
 
 

@@ -9,12 +9,10 @@ in each and compare the two lines; kbatch uses the faster (docs/decisions.md).
 
 from __future__ import annotations
 
+import argparse
 import time
-from pathlib import Path
 
-import pyarrow.parquet as pq
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews_100k.parquet"
+from shared_data import default_reviews, read_reviews
 
 
 def tagger():
@@ -33,7 +31,9 @@ def tagger():
 
 
 def main() -> None:
-    texts = pq.read_table(DATA, columns=["text"]).column("text").to_pylist()[:20000]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet (column 'text')")
+    texts = read_reviews(parser.parse_args().data, ["text"])["text"].head(20000).tolist()
     start = time.perf_counter()
     name, pos = tagger()
     load = time.perf_counter() - start

@@ -24,14 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
+from shared_data import default_reviews, read_reviews
 
 from kbatch.analyzers import ANALYZERS, AnalyzerSpec
 from kbatch.cluster import open_cluster
 from kbatch.config import ClusterConfig
 from kbatch.tokenize import tokenize
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews_100k.parquet"
 # The slow analyzers get fewer reviews so the whole bench stays within minutes.
 DEFAULT_ROWS = {"mecab": 20000, "kiwi": 10000, "komoran": 4000, "okt": 3000, "hannanum": 1500, "kkma": 300}
 # Alternating rounds (median reported) where a round takes seconds; one for the slow analyzers.
@@ -125,12 +124,12 @@ def compare(name: str, texts: list[str], files: tuple[Path, Path], sizes: tuple[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DATA), help="NSMC reviews Parquet (column 'text')")
+    parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet (column 'text')")
     parser.add_argument("--analyzers", default=",".join(DEFAULT_ROWS), help="comma list (default: all six)")
     parser.add_argument("--rows", type=int, help="reviews per analyzer (default: 20,000 for mecab, fewer for slower ones)")
     parser.add_argument("--partition-rows", type=int, help="kbatch partition size (default: kbatch's own per analyzer)")
     args = parser.parse_args()
-    reviews = pd.read_parquet(args.data, columns=["text"])
+    reviews = read_reviews(args.data, ["text"])
     spawn = multiprocessing.get_context("spawn")
     header = f"{'analyzer':<9} {'reviews':>7} {'plain/s':>9} {'kbatch/s':>9} {'ratio':>6} {'rounds':>13} {'plain MiB':>9}  worker peak MiB"
     print(header, flush=True)

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -24,7 +25,7 @@ from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
 from kbatch.runner import run_partitions
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
-from kbatch.stages.encode import DTYPES
+from kbatch.stages.encode import DTYPES, vector_matrix
 
 # Tokens per forward pass on CPU: measured best on 2 cores (docs/decisions.md).
 CPU_TOKEN_BUDGET = 1024
@@ -122,3 +123,9 @@ def check_options(dtype: str, pooling: str | None, quantize: str | None, token_b
         raise InputError(f"--quantize supports only int8, got {quantize!r}")
     if token_budget is not None and token_budget < 1:
         raise InputError(f"--token-budget must be positive, got {token_budget}")
+
+
+def encode_strings(texts: Sequence[str], subword: SubwordTokenize, encode: Encode) -> np.ndarray:
+    """Vectors of short strings (candidate words) on a worker, through the same stages as documents."""
+    frame = pd.DataFrame({"id": np.arange(len(texts)), "text": list(texts), "skip_reason": [None] * len(texts)})
+    return vector_matrix(pa.array(encode(subword(frame))["embedding"]))[0]

@@ -44,6 +44,10 @@ def totals(partitions: list[dict]) -> dict:
     }
 
 
+# Topic quality in the summary line: manifest key -> printed name.
+TOPIC_METRICS = {"npmi": "NPMI", "topic_diversity": "diversity", "nmi": "NMI", "ari": "ARI"}
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a command did: the manifest it wrote, and where."""
@@ -60,6 +64,8 @@ class RunResult:
         metrics = m.get("metrics")
         if metrics and metrics.get("spearman") is not None:
             counted += f"; Pearson {metrics['pearson']:.2f}, Spearman {metrics['spearman']:.2f} (x100, {metrics['pairs']:,} pairs)"
+        if metrics and "topic_diversity" in metrics:
+            counted += "".join(f"; {name} {metrics[key]:.3f}" for key, name in TOPIC_METRICS.items() if metrics.get(key) is not None)
         reused = f", {m['partitions_reused']} partitions reused" if m["partitions_reused"] else ""
         if not m["partitions_done"]:
             done = f"all {m['partitions_reused']} partitions of {m['rows_in']:,} rows are complete"

@@ -61,8 +61,6 @@ def run_partitions(
     partitions it started before preparing new ones, and prepared token ids are
     released as soon as their partition is written.
     """
-    from distributed import as_completed
-
     client, routing = cluster.client, cluster.routing
     run = uuid.uuid4().hex[:8]
     prepared: dict[str, object] = {}
@@ -84,18 +82,34 @@ def run_partitions(
             )
             prepared[fin.key] = prep
         finished.append(fin)
-    rows = {f.key: p.rows for f, p in zip(finished, pieces, strict=True)}
     results = []
-    bar = tqdm(total=sum(rows.values()), unit=label, disable=not progress, file=sys.stderr, smoothing=0.1)
+
+    def collect(future) -> None:
+        results.append(future.result())
+        if future.key in prepared:
+            prepared.pop(future.key).release()
+
+    follow(client, finished, [p.rows for p in pieces], label, progress, collect, also_cancel=list(prepared.values()))
+    return results
+
+
+def follow(
+    client, futures: Sequence, rows: Sequence[int], label: str, progress: bool,
+    on_done: Callable[[object], None] = lambda future: future.result() if future.status == "error" else None,
+    also_cancel: Sequence = (),
+) -> None:
+    """Wait for ``futures`` (``rows`` each) with a progress bar, calling ``on_done`` on each as
+    it completes (by default: raise its error, fetch nothing); on failure cancel them all."""
+    from distributed import as_completed
+
+    counts = {f.key: n for f, n in zip(futures, rows, strict=True)}
+    bar = tqdm(total=sum(rows), unit=label, disable=not progress, file=sys.stderr, smoothing=0.1)
     try:
-        for future in as_completed(finished):
-            results.append(future.result())
-            if future.key in prepared:
-                prepared.pop(future.key).release()
-            bar.update(rows[future.key])
+        for future in as_completed(futures):
+            on_done(future)
+            bar.update(counts[future.key])
     except BaseException:
-        client.cancel(list(prepared.values()) + finished)
+        client.cancel([*also_cancel, *futures])
         raise
     finally:
         bar.close()
-    return results

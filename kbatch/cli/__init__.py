@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from kbatch import __version__
-from kbatch.cli import embed, inspection, match, sts, tokenize
+from kbatch.cli import embed, inspection, keywords, match, sts, tokenize, topics
 from kbatch.errors import KbatchError
 
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (embed, tokenize, sts, match, inspection):
+    for command in (embed, tokenize, sts, match, keywords, topics, inspection):
         command.add_parser(commands)
     return parser
 

@@ -23,7 +23,7 @@ THEMES = {
     "weather": ["날씨", "비", "눈", "바람", "태풍", "기온", "장마", "햇빛", "구름", "폭염"],
 }
 VOCABULARY = [word for words in THEMES.values() for word in words]
-SETTINGS = CTMSettings(n_topics=3, epochs=40, batch_size=32, seed=0)
+SETTINGS = CTMSettings(n_topics=3, epochs=80, batch_size=32, seed=0)
 
 
 def corpus(docs_per_theme: int, seed: int) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray]:
@@ -37,6 +37,15 @@ def corpus(docs_per_theme: int, seed: int) -> tuple[scipy.sparse.csr_matrix, np.
     projection = np.random.default_rng(1234).standard_normal((len(THEMES), 32))
     embeddings = (np.eye(len(THEMES))[themes] + 0.3 * rng.standard_normal((len(themes), len(THEMES)))) @ projection
     return scipy.sparse.csr_matrix(counts), embeddings.astype(np.float32), themes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """A model this small gains nothing from a second intra-op thread, which on a busy shared machine can stall it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ class KeywordCandidates(Stage):
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         lists = [
             None if tokens is None else morpheme_ngrams(tokens, tags, self.keep, self.stopwords, self.max_n)
-            for tokens, tags in zip(frame["tokens"].tolist(), frame["tags"].tolist(), strict=True)
+            for tokens, tags in zip(pa.array(frame["tokens"]).to_pylist(), pa.array(frame["tags"]).to_pylist(), strict=True)
         ]
         out = frame.copy(deep=False)
         out["candidates"] = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(lists, pa.list_(pa.string()))), index=frame.index)

@@ -6,9 +6,10 @@ turned into bags of those words on their worker and given their most probable to
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,8 @@ from kbatch.errors import InputError
 from kbatch.topics.ctm import CombinedTM, CTMSettings
 
 VOCABULARY_SIZE = 2_000
+# Gradient steps at least: a small sample needs more epochs to train as far as a large one.
+MIN_STEPS = 1_000
 MIN_DOCUMENTS = 2  # a word in fewer sample documents says nothing about a topic
 
 
@@ -31,7 +34,7 @@ class ContextualTopics:
 
     @property
     def n_topics(self) -> int:
-        return self.model.topic_word_weights().shape[0]
+        return self.model.n_topics
 
     def assign(self, vectors: np.ndarray, tokens: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
         theta = self.model.transform(bags(tokens, self.vocabulary), vectors)
@@ -60,6 +63,8 @@ def fit_ctm(vectors: np.ndarray, tokens: pa.ListArray, n_topics: int, seed: int,
     vocabulary = tuple(sorted(w for w, n in documents.most_common(VOCABULARY_SIZE) if n >= MIN_DOCUMENTS))
     if len(vocabulary) < 2:
         raise InputError("--method ctm found fewer than 2 morphemes shared by sample documents; the corpus is too small")
-    model = CombinedTM.fit(bags(tokens, vocabulary), vectors, CTMSettings(n_topics=n_topics, epochs=epochs, seed=seed))
+    settings = CTMSettings(n_topics=n_topics, epochs=epochs, seed=seed)
+    epochs = max(epochs, math.ceil(MIN_STEPS / math.ceil(len(vectors) / settings.batch_size)))
+    model = CombinedTM.fit(bags(tokens, vocabulary), vectors, replace(settings, epochs=epochs))
     return ContextualTopics(vocabulary, model)
 

@@ -249,11 +249,13 @@ def _document_vectors(source, embeddings, target: Path, model: str | None, optio
     manifest_path = Path(embeddings) / MANIFEST if embeddings is not None else None
     if embeddings is None or (manifest_path.is_file() and json.loads(manifest_path.read_text()).get("command") == "embed"):
         side = embedded_side(embeddings if embeddings is not None else source, target, model=model, **options)
-        return side.directory, side.rows, resolve_model(side.model.get("path") or side.model["name"]).path, side.params_key
-    plan = plan_input(embeddings, "embedding", "id", text_flag="--embeddings 'embedding' column", text_is_string=False)
+        directory, model_path, key = side.directory, resolve_model(side.model.get("path") or side.model["name"]).path, side.params_key
+    else:
+        directory, model_path, key = str(embeddings), resolve_model(model or DEFAULT_MODEL).path, None
+    plan = plan_input(directory, "embedding", "id", text_flag="--embeddings 'embedding' column", text_is_string=False)
     if not pa.types.is_fixed_size_list(pq.read_schema(plan.pieces[0].path).field("embedding").type):
         raise InputError(f"{embeddings}: 'embedding' must be a fixed-size list of floats, as kbatch embed writes")
-    return str(embeddings), plan.rows, resolve_model(model or DEFAULT_MODEL).path, plan.fingerprint["sha256"]
+    return directory, plan.rows, model_path, key or plan.fingerprint["sha256"]
 
 
 def _word_encoding(model_path: str, cluster) -> tuple:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kbatch.errors import InputError
 from kbatch.io.reader import Piece, read_piece_table
 from kbatch.io.rows import Source, read_rows
 from kbatch.io.writer import PartitionWriter
@@ -85,6 +86,8 @@ def join_samples(*samples: Sample) -> Sample:
 
 def fit_topics(sample: Sample, settings: FitSettings):
     """The fitted model (or, for mini-batch k-means, the state every block then updates) and how k was chosen."""
+    if len(sample.ids) < 2:
+        raise InputError(f"no documents with text to find topics in ({len(sample.ids)} sampled); check --text-col")
     if settings.method == "hdbscan":
         return fit_hdbscan(sample.vectors, settings.dims, settings.min_cluster_size, settings.seed)
     if settings.method == "minibatch":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +76,16 @@ def test_diversity_changes_the_choice_and_bad_options_fail(tmp_path, cluster, re
     assert all(x[0] == y[0] for x, y in zip(a.keywords, b.keywords, strict=True) if len(x))  # MMR starts from the best
     with pytest.raises(InputError, match="--diversity must be between 0 and 1"):
         keywords(tmp_path / "reviews.parquet", tmp_path / "bad", diversity=1.5)
+    pd.DataFrame({"text": pd.Series([], dtype=str)}).to_parquet(tmp_path / "empty.parquet")
+    with pytest.raises(InputError, match="the input has no rows"):
+        keywords(tmp_path / "empty.parquet", tmp_path / "none")
+
+
+def test_cli_writes_keywords(tmp_path, reviews):
+    reviews.head(30).to_parquet(tmp_path / "reviews.parquet")
+    command = [sys.executable, "-m", "kbatch", "keywords", str(tmp_path / "reviews.parquet"), "--top-n", "3", "--diversity", "0.5",
+               "-o", str(tmp_path / "kw"), "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("kbatch keywords: 30 rows") and "keywords" in done.stdout
+    assert pd.read_parquet(tmp_path / "kw").keywords.map(len).between(0, 3).all()

@@ -74,3 +74,13 @@ def test_directory_and_glob_read_every_file(tmp_path, reviews):
     reviews.tail(5).to_json(tmp_path / "b.jsonl", orient="records", lines=True, force_ascii=False)
     assert plan_input(tmp_path).rows == 15
     assert plan_input(str(tmp_path / "*.parquet")).rows == 10
+
+
+def test_rows_by_number_whatever_the_partitioning(tmp_path, reviews):
+    from kbatch.io.rows import read_rows
+
+    reviews.head(250).to_parquet(tmp_path / "a.parquet", row_group_size=70)
+    reviews.iloc[250:300].to_parquet(tmp_path / "b.parquet", row_group_size=30)
+    source = (str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"))
+    assert read_rows(source, "text", 60, 260).to_pylist() == reviews.text.iloc[60:260].tolist()
+    assert read_rows(str(tmp_path / "a.parquet"), "text", 0, 1).to_pylist() == [reviews.text.iloc[0]]

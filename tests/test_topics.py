@@ -50,7 +50,7 @@ def run_topics(domains, cluster, output, **options):
                   client=cluster.client, progress=False, **options)
 
 
-@pytest.mark.parametrize("method", ["kmeans", "minibatch", "ctm"])
+@pytest.mark.parametrize("method", ["hdbscan", "kmeans", "minibatch", "ctm"])
 def test_topics_separate_three_domains(domains, cluster, tmp_path, method):
     result = run_topics(domains, cluster, tmp_path / "topics", n_topics=3, method=method)
     metrics = result.manifest["metrics"]
@@ -58,7 +58,8 @@ def test_topics_separate_three_domains(domains, cluster, tmp_path, method):
     assert 0 < metrics["topic_diversity"] <= 1 and -1 <= metrics["npmi"] <= 1
 
     found = pd.read_parquet(tmp_path / "topics" / "topics.parquet")
-    assert list(found.topic) == [0, 1, 2] and found["size"].sum() == 3 * PER_DOMAIN
+    assert list(found.topic[found.topic >= 0]) == [0, 1, 2] and found["size"].sum() == 3 * PER_DOMAIN
+    assert (found.topic == -1).any() == (method == "hdbscan")  # only HDBSCAN leaves documents out
     assert all(len(words) == 10 for words in found.keywords)
     assigned = pd.read_parquet(tmp_path / "topics" / "doc_topics")
     assert list(assigned.id) == [f"d{i}" for i in range(3 * PER_DOMAIN)]
@@ -78,7 +79,7 @@ def test_topic_words_are_morphemes_of_their_documents(domains, cluster, tmp_path
 
 
 def test_hdbscan_finds_its_own_count_and_outliers(domains, cluster, tmp_path):
-    result = run_topics(domains, cluster, tmp_path / "topics", method="hdbscan", min_cluster_size=10, plot=tmp_path / "map.html")
+    result = run_topics(domains, cluster, tmp_path / "topics", min_cluster_size=10, plot=tmp_path / "map.html")
     assert result.manifest["n_topics_chosen"].startswith("HDBSCAN (min_cluster_size=10) found")
     found = pd.read_parquet(tmp_path / "topics" / "topics.parquet")
     assert (found.topic >= 0).sum() == result.manifest["counts"]["topics"] >= 2
@@ -87,17 +88,22 @@ def test_hdbscan_finds_its_own_count_and_outliers(domains, cluster, tmp_path):
     assert all(word in page for word in found.keywords[found.topic >= 0].iloc[0])
 
 
-def test_auto_count_says_how(domains, cluster, tmp_path):
-    result = run_topics(domains, cluster, tmp_path / "topics", n_topics="auto")
-    how = result.manifest["n_topics_chosen"]
-    assert how.startswith(f"k={result.manifest['counts']['topics']} had the best cosine silhouette")
+def test_auto_count_says_how_and_mmr_reranks_words(domains, cluster, tmp_path):
+    plain = run_topics(domains, cluster, tmp_path / "plain", method="kmeans")
+    how = plain.manifest["n_topics_chosen"]
+    assert how.startswith(f"k={plain.manifest['counts']['topics']} had the best cosine silhouette")
+    varied = run_topics(domains, cluster, tmp_path / "varied", method="kmeans", keyword_diversity=0.7)
+    before, after = (pd.read_parquet(Path(r.output) / "topics.parquet") for r in (plain, varied))
+    assert list(before["size"]) == list(after["size"])
+    assert any(list(a) != list(b) for a, b in zip(before.keywords, after.keywords, strict=True))
+    assert all(-1 <= s <= 1 for scores in after.keyword_scores for s in scores)  # cosines to the topic, not c-TF-IDF
 
 
 def test_documents_without_text_get_no_topic(tmp_path, cluster, reviews):
     corpus = reviews.head(120).copy()
     corpus.loc[[3, 50], "text"] = [None, "   "]
     corpus.to_parquet(tmp_path / "corpus.parquet")
-    result = topics(tmp_path / "corpus.parquet", tmp_path / "topics", n_topics=2, client=cluster.client, progress=False)
+    result = topics(tmp_path / "corpus.parquet", tmp_path / "topics", method="kmeans", n_topics=2, client=cluster.client, progress=False)
     assigned = pd.read_parquet(tmp_path / "topics" / "doc_topics")
     assert assigned.topic.isna().tolist() == [i in (3, 50) for i in range(120)]
     assert result.manifest["rows_skipped"] == {"no_text": 2}
@@ -105,15 +111,18 @@ def test_documents_without_text_get_no_topic(tmp_path, cluster, reviews):
 
 def test_tiny_corpora_fail_clearly_or_work(tmp_path, cluster, reviews):
     reviews.head(6).to_parquet(tmp_path / "six.parquet")
-    with pytest.raises(InputError, match="--n-topics auto needs at least"):
-        topics(tmp_path / "six.parquet", tmp_path / "auto", client=cluster.client, progress=False)
-    result = topics(tmp_path / "six.parquet", tmp_path / "two", n_topics=2, client=cluster.client, progress=False)
+    options = {"client": cluster.client, "progress": False}
+    with pytest.raises(InputError, match="HDBSCAN needs more than 10 documents with text, the sample has 6; try --method kmeans"):
+        topics(tmp_path / "six.parquet", tmp_path / "hdbscan", **options)
+    with pytest.raises(InputError, match="--n-topics auto needs at least 30 documents"):
+        topics(tmp_path / "six.parquet", tmp_path / "auto", method="kmeans", **options)
+    result = topics(tmp_path / "six.parquet", tmp_path / "two", method="kmeans", n_topics=2, **options)
     assert result.manifest["rows_done"] == 6
     with pytest.raises(InputError, match="more than the 6 sampled documents"):
-        topics(tmp_path / "six.parquet", tmp_path / "many", n_topics=7, client=cluster.client, progress=False)
+        topics(tmp_path / "six.parquet", tmp_path / "many", method="kmeans", n_topics=7, **options)
     pd.DataFrame({"text": [None, ""]}).to_parquet(tmp_path / "empty.parquet")
     with pytest.raises(InputError, match="no documents with text"):
-        topics(tmp_path / "empty.parquet", tmp_path / "none", n_topics=2, client=cluster.client, progress=False)
+        topics(tmp_path / "empty.parquet", tmp_path / "none", **options)
 
 
 def test_summaries_add_up_to_the_whole():
@@ -137,13 +146,13 @@ def test_summaries_add_up_to_the_whole():
     assert whole.contingency.sort_index().equals(parts.contingency.sort_index().astype(whole.contingency.dtype))
 
 
-def test_class_tfidf_follows_bertopic():
+def test_class_tfidf_follows_bertopic_with_frequent_words_reduced():
     terms = pa.table({"topic": pa.array([0, 0, 1, 1], pa.int32()), "term": ["영화", "배우", "영화", "주가"], "count": [3, 1, 1, 4]})
     words = class_tfidf(terms, 2)
     average = (4 + 5) / 2
-    expected_movie = 3 / 4 * np.log(1 + average / 4)
-    expected_actor = 1 / 4 * np.log(1 + average / 1)
-    assert words[0][0] == ["영화", "배우"] and np.allclose(words[0][1], [expected_movie, expected_actor])
+    expected_movie = np.sqrt(3 / 4) * np.log(1 + average / 4)
+    expected_actor = np.sqrt(1 / 4) * np.log(1 + average / 1)
+    assert words[0][0] == ["배우", "영화"] and np.allclose(words[0][1], [expected_actor, expected_movie])  # the rarer word leads
     assert words[1][0] == ["주가", "영화"]
 
 

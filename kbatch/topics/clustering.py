@@ -19,8 +19,11 @@ MIN_AUTO_TOPICS = 3
 MAX_AUTO_TOPICS = 50
 # HDBSCAN: a document takes the most common label (outlier included) of this many nearest
 # sample documents, as the sample's own points were labelled.
+# At most this many labelled sample documents vote, compared with 1,024 documents at a time:
+# a 1,024 x 10,000 similarity block is 40 MiB.
 NEIGHBOURS = 10
-NEIGHBOUR_CHUNK = 4096
+MAX_VOTERS = 10_000
+NEIGHBOUR_CHUNK = 1024
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -132,20 +135,39 @@ def fit_kmeans(sample: np.ndarray, n_topics: int | None, dims: int | None, seed:
     return CentroidTopics(projection, unit_rows(kmeans.cluster_centers_.astype(np.float32))), how
 
 
-def fit_hdbscan(sample: np.ndarray, dims: int | None, min_cluster_size: int | None, seed: int) -> tuple[NeighbourTopics, str]:
-    """HDBSCAN on the sample finds the number of topics (and outliers) itself."""
+def fit_hdbscan(
+    sample: np.ndarray, n_topics: int | None, dims: int | None, min_cluster_size: int | None, seed: int
+) -> tuple[NeighbourTopics, str]:
+    """HDBSCAN on the sample finds the number of topics (and outliers) itself; with ``n_topics``,
+    the closest of its clusters are then merged (average cosine linkage of centroids) down to it."""
     from sklearn.cluster import HDBSCAN
 
     projection = Projection.fit(sample, dims, seed)
     points = projection(sample)
-    size = min_cluster_size or max(10, len(points) // 200)
-    labels = HDBSCAN(min_cluster_size=size, min_samples=min(size, 10), copy=True).fit_predict(points)
+    size = min_cluster_size or max(10, len(points) // 1000)
+    if len(points) <= size:
+        raise InputError(f"HDBSCAN needs more than {size} documents with text, the sample has {len(points):,}; "
+                         "try --method kmeans --n-topics N")
+    labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(points).astype(np.int32)
     found = int(labels.max()) + 1
     if found < 2:
         raise InputError(f"HDBSCAN found {found} cluster(s) in {len(points):,} sample rows; try --method kmeans or a larger --fit-sample")
-    centroids = unit_rows(np.stack([points[labels == t].mean(axis=0) for t in range(found)]))
     how = f"HDBSCAN (min_cluster_size={size}) found {found} clusters in {len(points):,} sample rows ({np.mean(labels < 0):.0%} outliers)"
-    return NeighbourTopics(projection, points, labels.astype(np.int32), centroids), how
+    if n_topics is not None and found > n_topics:
+        labels = _merge_clusters(points, labels, n_topics)
+        how += f", merged into {n_topics}"
+    centroids = unit_rows(np.stack([points[labels == t].mean(axis=0) for t in range(int(labels.max()) + 1)]))
+    voters = np.random.default_rng(seed).permutation(len(points))[:MAX_VOTERS]
+    return NeighbourTopics(projection, points[voters], labels[voters], centroids), how
+
+
+def _merge_clusters(points: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
+    """Labels with the clusters joined into ``n_topics`` groups by their centroids' cosine (outliers stay -1)."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    centroids = unit_rows(np.stack([points[labels == t].mean(axis=0) for t in range(int(labels.max()) + 1)]))
+    groups = AgglomerativeClustering(n_clusters=n_topics, metric="cosine", linkage="average").fit_predict(centroids)
+    return np.where(labels >= 0, groups[np.maximum(labels, 0)], -1).astype(np.int32)
 
 
 def start_minibatch(sample: np.ndarray, n_topics: int | None, dims: int | None, seed: int) -> tuple[tuple, str]:

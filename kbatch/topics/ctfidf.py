@@ -2,8 +2,10 @@
 
 Each topic is one long document made of its documents' morphemes; a word scores high
 when frequent in the topic and rare across topics:
-``W(t, c) = tf(t, c) / |c| * log(1 + A / f(t))``, with ``A`` the mean number of
-words per topic and ``f(t)`` the frequency of ``t`` in all topics.
+``W(t, c) = sqrt(tf(t, c) / |c|) * log(1 + A / f(t))``, with ``A`` the mean number of
+words per topic and ``f(t)`` the frequency of ``t`` in all topics. The square root is
+BERTopic's ``reduce_frequent_words``: without it, words every Korean review uses (영화,
+진짜, 최고) lead most topics (docs/decisions.md has the measurements).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def class_tfidf(terms: pa.Table, top_n: int) -> dict[int, tuple[list[str], list[
     per_topic = np.asarray(matrix.sum(axis=1)).ravel()
     frequency = np.asarray(matrix.sum(axis=0)).ravel()
     idf = np.log(1 + per_topic.mean() / frequency)
-    weights = sparse.diags(1 / np.maximum(per_topic, 1)) @ matrix @ sparse.diags(idf)
-    weights = weights.tocsr()
+    share = (sparse.diags(1 / np.maximum(per_topic, 1)) @ matrix).tocsr()
+    share.data = np.sqrt(share.data)
+    weights = (share @ sparse.diags(idf)).tocsr()
     words = np.asarray(vocabulary.to_pylist(), dtype=object)
     best = {}
     for row, topic in enumerate(topics):

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.analyzers import DEFAULT_ANALYZER
-from kbatch.command import connect, performance_report
+from kbatch.command import RunOptions, connect, performance_report
 from kbatch.config import ClusterConfig, load_cluster_config
 from kbatch.errors import InputError
 from kbatch.io.reader import plan_input
@@ -39,7 +38,7 @@ from kbatch.topics import tasks
 from kbatch.topics.quality import nmi_ari, npmi, topic_diversity
 from kbatch.topics.summary import add_up, tree_reduce
 
-METHODS = ("kmeans", "minibatch", "hdbscan", "ctm")
+METHODS = ("hdbscan", "kmeans", "minibatch", "ctm")
 # Rows per block: enough for fast matrix products, few enough MiB per task (20,000 x 384 floats = 30 MiB).
 MAX_BLOCK_ROWS = 20_000
 MIN_BLOCK_ROWS = 1_000
@@ -54,7 +53,7 @@ def topics(
     output: str | os.PathLike[str] = "out/topics",
     *,
     n_topics: int | str = "auto",
-    method: str = "kmeans",
+    method: str = "hdbscan",
     fit_sample: int = 20_000,
     reduce_dims: int | None = None,
     min_cluster_size: int | None = None,
@@ -69,37 +68,36 @@ def topics(
     label_col: str | None = None,
     plot: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    text_col: str = "text",
-    id_col: str | None = None,
-    overwrite: bool = False,
-    cluster: ClusterConfig | str | os.PathLike[str] | None = None,
-    client=None,
-    report: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-    log=sys.stderr,
+    **options,
 ) -> RunResult:
     """Find topics in the ``text_col`` of ``source``: writes ``doc_topics/`` (``id, topic, score``),
     ``topics.parquet`` (``topic, size, keywords, keyword_scores, representative_ids``) and
     ``_kbatch.json`` with NPMI coherence, topic diversity and, given ``label_col``, NMI/ARI.
 
-    ``method``: ``kmeans`` (fitted on ``fit_sample`` documents), ``minibatch`` (k-means
-    streamed over every block), ``hdbscan`` (finds the number of topics itself, in
-    ``reduce_dims`` = 10 PCA dimensions unless given) or ``ctm`` (CombinedTM on bags of
-    morphemes + vectors). ``n_topics="auto"`` picks k by silhouette. ``embeddings`` reuses
+    ``method``: ``hdbscan`` (BERTopic's clustering, fitted on ``fit_sample`` documents in
+    ``reduce_dims`` = 10 PCA dimensions: finds the number of topics and the outliers itself;
+    a given ``n_topics`` merges its closest clusters), ``kmeans`` (fitted on the sample;
+    ``n_topics="auto"`` picks k by silhouette), ``minibatch`` (k-means then updated by every
+    block) or ``ctm`` (CombinedTM on bags of morphemes + vectors). ``embeddings`` reuses
     vectors: an ``embed`` output or Parquet with ``id`` and ``embedding`` in source row order.
+    ``options`` are those of :class:`~kbatch.command.RunOptions` (``partition_rows`` applies
+    to the embed and tokenize steps).
     """
     k = _check(n_topics, method, fit_sample, top_words, keyword_diversity, plot)
+    run_options = RunOptions(**options)
+    text_col, id_col, progress, log = run_options.text_col, run_options.id_col, run_options.progress, run_options.log
     started = time.perf_counter()
     out = Path(output)
     params = {"command": "topics", "n_topics": n_topics, "method": method, "fit_sample": fit_sample, "reduce_dims": reduce_dims,
               "min_cluster_size": min_cluster_size, "top_words": top_words, "keyword_diversity": keyword_diversity,
               "representatives": representatives, "analyzer": analyzer, "pos": pos, "stopwords": str(stopwords),
               "label_col": label_col, "seed": seed, "text_col": text_col, "id_col": id_col}
+    cluster = run_options.cluster
     config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
     seconds: dict[str, float] = {}
-    with connect(config, client, log) as connected, performance_report(report):
+    with connect(config, run_options.client, log) as connected, performance_report(run_options.report):
         common = {"text_col": text_col, "id_col": id_col, "client": connected.client, "progress": progress, "log": log,
-                  "overwrite": overwrite}
+                  "overwrite": run_options.overwrite, "partition_rows": run_options.partition_rows}
         step = time.perf_counter()
         vectors_dir, vector_rows, model_path, vectors_key = _document_vectors(source, embeddings, out / "_embeddings", model, common)
         seconds["embed"] = time.perf_counter() - step
@@ -111,7 +109,7 @@ def topics(
             raise InputError(f"--embeddings has {vector_rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
         params.update(input=morphemes.manifest["input"]["sha256"], vectors=vectors_key)
         key = params_key(params)
-        OutputDir(out).prepare(key, 0, overwrite)
+        OutputDir(out).prepare(key, 0, run_options.overwrite)
         source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
         if label_col:
             plan_input(source, label_col, text_flag="--label-col", text_is_string=False)
@@ -222,8 +220,6 @@ def _check(n_topics, method: str, fit_sample: int, top_words: int, diversity: fl
         k = int(n_topics)
     else:
         raise InputError(f"--n-topics must be auto or a number of at least 2, got {n_topics!r}")
-    if method == "hdbscan" and k is not None:
-        raise InputError("--method hdbscan finds the number of topics itself: use --n-topics auto, or --method kmeans")
     if fit_sample < 100:
         raise InputError(f"--fit-sample must be at least 100, got {fit_sample}")
     if top_words < 1:

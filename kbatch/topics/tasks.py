@@ -89,7 +89,7 @@ def fit_topics(sample: Sample, settings: FitSettings):
     if len(sample.ids) < 2:
         raise InputError(f"no documents with text to find topics in ({len(sample.ids)} sampled); check --text-col")
     if settings.method == "hdbscan":
-        return fit_hdbscan(sample.vectors, settings.dims, settings.min_cluster_size, settings.seed)
+        return fit_hdbscan(sample.vectors, settings.n_topics, settings.dims, settings.min_cluster_size, settings.seed)
     if settings.method == "minibatch":
         return start_minibatch(sample.vectors, settings.n_topics, settings.dims, settings.seed)
     model, how = fit_kmeans(sample.vectors, settings.n_topics, settings.dims, settings.seed)

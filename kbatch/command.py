@@ -24,9 +24,11 @@ import pyarrow.parquet as pq
 
 from kbatch.cluster import Cluster, Routing, open_cluster
 from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.io.lock import output_lock
 from kbatch.io.reader import Piece, plan_input
 from kbatch.io.writer import OutputDir, part_name
 from kbatch.manifest import RunResult, params_key, totals, versions
+from kbatch.runner import current_step
 
 # Row-level errors (e.g. an analyzer rejecting a text) quoted in the manifest.
 MAX_ERROR_EXAMPLES = 20
@@ -81,45 +83,50 @@ def run_command(
     params = {"command": command, "input": plan.fingerprint["sha256"], "text_col": options.text_col,
               "id_col": options.id_col, "partition_rows": options.partition_rows, **params}
     key = params_key(params)
-    out = OutputDir(output)
-    done = out.prepare(key, len(plan.pieces), options.overwrite)
-    todo = [p for p in plan.pieces if p.index not in done]
-    config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
-    with connect(config, options.client, options.log) as connected, performance_report(options.report):
-        processing = time.perf_counter()
-        records = work(connected, todo, out, key)
-        processing = time.perf_counter() - processing
-        start_seconds = connected.start_seconds
-    partitions = sorted([r["partition"] for r in records] + [m["partition"] for m in done.values()], key=lambda p: p["index"])
-    total = time.perf_counter() - started
-    processed_rows = sum(r["partition"]["rows"] for r in records)
-    manifest = {
-        "command": command,
-        "status": "complete",
-        "params_key": key,
-        "params": params,
-        "input": plan.fingerprint,
-        **describe(records[0] if records else next(iter(done.values()))),
-        "partitions_total": len(plan.pieces),
-        "partitions_done": len(records),
-        "partitions_reused": len(done),
-        **totals(partitions),
-        "errors": [e for p in partitions for e in p.get("errors", ())][:MAX_ERROR_EXAMPLES],
-        "workers": sorted({str(p["worker"]) for p in partitions if p.get("worker") is not None}),
-        "duplicate_ids": _duplicate_ids(out.path, len(plan.pieces)) if options.id_col and check_duplicate_ids else 0,
-        "seconds": {"total": round(total, 3), "cluster_start": round(start_seconds, 3), "processing": round(processing, 3)},
-        "throughput_rows_per_s": {
-            "total": round(processed_rows / total, 2) if total else 0.0,
-            "processing": round(processed_rows / processing, 2) if processing and processed_rows else 0.0,
-        },
-        **(finalize(out.path) if finalize else {}),
-        "versions": versions(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    out.write_manifest(manifest)
-    if manifest["duplicate_ids"]:
-        repeated = f"{manifest['duplicate_ids']:,} rows repeat an id of column {options.id_col!r}"
-        print(f"kbatch: warning: {repeated}; all were kept", file=options.log)
+    token = current_step.set(current_step.get() or command)
+    try:
+        with output_lock(output):
+            out = OutputDir(output)
+            done = out.prepare(key, len(plan.pieces), options.overwrite)
+            todo = [p for p in plan.pieces if p.index not in done]
+            config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
+            with connect(config, options.client, options.log) as connected, performance_report(options.report):
+                processing = time.perf_counter()
+                records = work(connected, todo, out, key)
+                processing = time.perf_counter() - processing
+                start_seconds = connected.start_seconds
+            partitions = sorted([r["partition"] for r in records] + [m["partition"] for m in done.values()], key=lambda p: p["index"])
+            total = time.perf_counter() - started
+            processed_rows = sum(r["partition"]["rows"] for r in records)
+            manifest = {
+                "command": command,
+                "status": "complete",
+                "params_key": key,
+                "params": params,
+                "input": plan.fingerprint,
+                **describe(records[0] if records else next(iter(done.values()))),
+                "partitions_total": len(plan.pieces),
+                "partitions_done": len(records),
+                "partitions_reused": len(done),
+                **totals(partitions),
+                "errors": [e for p in partitions for e in p.get("errors", ())][:MAX_ERROR_EXAMPLES],
+                "workers": sorted({str(p["worker"]) for p in partitions if p.get("worker") is not None}),
+                "duplicate_ids": _duplicate_ids(out.path, len(plan.pieces)) if options.id_col and check_duplicate_ids else 0,
+                "seconds": {"total": round(total, 3), "cluster_start": round(start_seconds, 3), "processing": round(processing, 3)},
+                "throughput_rows_per_s": {
+                    "total": round(processed_rows / total, 2) if total else 0.0,
+                    "processing": round(processed_rows / processing, 2) if processing and processed_rows else 0.0,
+                },
+                **(finalize(out.path) if finalize else {}),
+                "versions": versions(),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            out.write_manifest(manifest)
+            if manifest["duplicate_ids"]:
+                repeated = f"{manifest['duplicate_ids']:,} rows repeat an id of column {options.id_col!r}"
+                print(f"kbatch: warning: {repeated}; all were kept", file=options.log)
+    finally:
+        current_step.reset(token)
     return RunResult(str(out.path), manifest)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kbatch.cache import EmbeddingCache, text_hashes
 from kbatch.cluster import Cluster
 from kbatch.command import RunOptions, partition_record, run_command
 from kbatch.encoders import POOLING_MODES, EncoderSettings, int8_model_path
@@ -41,9 +42,13 @@ def embed(
     pooling: str | None = None,
     quantize: str | None = None,
     token_budget: int | None = None,
+    cache: str | os.PathLike[str] | None = None,
     **options,
 ) -> RunResult:
     """Embed the ``text_col`` of every row of ``source`` into Parquet files under ``output``.
+
+    ``cache`` is an embedding cache directory (:mod:`kbatch.cache`): texts it holds for
+    this model are not encoded again, and new ones are added.
 
     ``options`` are those of :class:`~kbatch.command.RunOptions`: ``text_col``, ``id_col``,
     ``partition_rows``, ``overwrite``, ``cluster`` (a :class:`ClusterConfig` or a
@@ -59,9 +64,10 @@ def embed(
         metadata = {"params": key, "model": spec.describe(), "normalize": normalize, "dtype": dtype,
                     "max_seq_length": spec.max_seq_length, "quantize": quantize}
         stages = (NormalizeText(), SubwordTokenize(spec.path, spec.max_seq_length))
+        cached = EmbeddingCache.open(cache, params) if cache is not None else None
         return run_partitions(
             cluster, pieces, prepare_args=(options_.text_col, options_.id_col, stages),
-            finish=encode_and_write, finish_args=(encode, PartitionWriter(str(out.path)), metadata), progress=options_.progress,
+            finish=encode_and_write, finish_args=(encode, PartitionWriter(str(out.path)), metadata, cached), progress=options_.progress,
         )
 
     def describe(record: dict) -> dict:
@@ -75,11 +81,18 @@ def embed(
     return run_command("embed", source, output, params, options_, work, describe)
 
 
-def encode_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: Encode, writer: PartitionWriter, metadata: dict) -> dict:
-    """The finishing task of one partition: encode, write atomically, report counts."""
+def encode_and_write(
+    prepared: tuple[pd.DataFrame, dict], index: int, encode: Encode, writer: PartitionWriter, metadata: dict,
+    cache: EmbeddingCache | None = None,
+) -> dict:
+    """The finishing task of one partition: encode (what the cache lacks), write atomically, report counts."""
     frame, seconds = prepared
     start = time.perf_counter()
-    frame = encode(frame)
+    counts = {}
+    if cache is None:
+        frame = encode(frame)
+    else:
+        frame, counts = encode_with_cache(frame, encode, cache)
     seconds["Encode"] = time.perf_counter() - start
     start = time.perf_counter()
     table = pa.table(
@@ -90,11 +103,26 @@ def encode_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: En
             "truncated": pa.array(frame["truncated"], type=pa.bool_()),
         }
     )
-    partition = partition_record(index, frame, seconds, truncated=frame["truncated"].sum(), tokens=frame["n_tokens"].sum())
+    partition = partition_record(index, frame, seconds, truncated=frame["truncated"].sum(), tokens=frame["n_tokens"].sum(), **counts)
     record = {**metadata, **encode.describe(), "partition": partition}
     writer.write(index, table, record)
     seconds["write"] = time.perf_counter() - start
     return record
+
+
+def encode_with_cache(frame: pd.DataFrame, encode: Encode, cache: EmbeddingCache) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Vectors from the cache where it has the normalized text, encoded (and added to it) where not."""
+    rows = np.flatnonzero(frame["skip_reason"].isna().to_numpy())
+    hashes = text_hashes(frame["text"].to_numpy()[rows].tolist())
+    found, cached = cache.lookup(hashes)
+    missing = rows[~found]
+    fresh = encode.raw(frame.iloc[missing])
+    cache.add(hashes[~found], fresh)
+    vectors = np.zeros((len(frame), fresh.shape[1]), dtype=np.float32)
+    if found.any():
+        vectors[rows[found]] = cached
+    vectors[missing] = fresh
+    return encode.with_vectors(frame, vectors), {"cache_hits": int(found.sum()), "cache_misses": len(missing)}
 
 
 def embedding_params(spec: ModelSpec, pooling: str | None, normalize: bool, dtype: str, quantize: str | None) -> dict:

@@ -41,3 +41,9 @@ class AnalyzerError(KbatchError):
     """A morphological analyzer is not installed, needs Java, or cannot take an option."""
 
     exit_code = 7
+
+
+class OutputLockedError(KbatchError):
+    """Another kbatch run is writing the same output right now."""
+
+    exit_code = 8

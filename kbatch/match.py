@@ -66,6 +66,7 @@ def match(
     spec_aware: bool = False,
     index: str = "exact",
     model: str | None = None,
+    cache: str | os.PathLike[str] | None = None,
     text_col: str = "text",
     id_col: str | None = None,
     partition_rows: int | None = None,
@@ -85,6 +86,7 @@ def match(
     candidates, lowering the score by :data:`SPEC_PENALTY` for every spec the two titles
     disagree on (256GB vs 512GB, S24 vs S23, 블랙 vs 화이트; :mod:`kbatch.specs`).
     ``index="ann"`` searches an HNSW index of the right side instead (:mod:`kbatch.ann`).
+    ``cache`` is an embedding cache directory for the tables' embedding (:mod:`kbatch.cache`).
     """
     if top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {top_k}")
@@ -95,7 +97,7 @@ def match(
     config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
     with connect(config, client, log) as connected:
         embed_options = {"text_col": text_col, "id_col": id_col, "model": model, "client": connected.client,
-                         "progress": progress, "log": log, "overwrite": overwrite}
+                         "progress": progress, "log": log, "overwrite": overwrite, "cache": cache}
         left_side = embedded_side(left, out / "_embeddings" / "left", **embed_options)
         right_side = left_side if right is None else embedded_side(right, out / "_embeddings" / "right", **embed_options)
         if left_side.vectors != right_side.vectors:

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -19,6 +20,9 @@ from tqdm.auto import tqdm
 from kbatch.cluster import Cluster
 from kbatch.io.reader import Piece, read_piece
 from kbatch.stages.base import Stage
+
+# The step a job is running (its name in the job file), shown on the dashboard's kbatch page.
+current_step: ContextVar[str | None] = ContextVar("kbatch_step", default=None)
 
 
 def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: Sequence[Stage]) -> tuple[pd.DataFrame, dict]:
@@ -102,12 +106,18 @@ def follow(
     it completes (by default: raise its error, fetch nothing); on failure cancel them all."""
     from distributed import as_completed
 
+    from kbatch import monitor
+
     counts = {f.key: n for f, n in zip(futures, rows, strict=True)}
-    bar = tqdm(total=sum(rows), unit=label, disable=not progress, file=sys.stderr, smoothing=0.1)
+    step, total, done = current_step.get() or label, sum(rows), 0
+    monitor.report(client, step, 0, total)
+    bar = tqdm(total=total, unit=label, disable=not progress, file=sys.stderr, smoothing=0.1)
     try:
         for future in as_completed(futures):
             on_done(future)
             bar.update(counts[future.key])
+            done += counts[future.key]
+            monitor.report(client, step, done, total, finished=done == total)
     except BaseException:
         client.cancel([*also_cancel, *futures])
         raise

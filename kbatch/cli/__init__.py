@@ -1,7 +1,8 @@
 """Command line: parse, validate, call into the library, print one summary line.
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad usage, 3 bad input, 4 output conflict,
-5 model not available, 6 cluster problem, 7 analyzer not available, 130 interrupted.
+5 model not available, 6 cluster problem, 7 analyzer not available, 8 output locked by
+another run, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 
 from kbatch import __version__
-from kbatch.cli import embed, inspection, keywords, match, sts, tokenize, topics
+from kbatch.cli import embed, inspection, jobs, keywords, match, sts, tokenize, topics
 from kbatch.errors import KbatchError
 
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (embed, tokenize, sts, match, keywords, topics, inspection):
+    for command in (embed, tokenize, sts, match, keywords, topics, inspection, jobs):
         command.add_parser(commands)
     return parser
 

@@ -40,6 +40,7 @@ def add_parser(commands) -> None:
     embed.add_argument("--pooling", choices=["mean", "cls", "max"], help="override the model's own pooling")
     embed.add_argument("--quantize", choices=["int8"], help="int8 ONNX encoder on CPU: faster, cosine ~0.98 to exact")
     embed.add_argument("--token-budget", type=int, help="tokens per forward pass (default: measured per device)")
+    embed.add_argument("--cache", help="embedding cache directory: texts embedded before (same model) are not encoded again")
     add_run_options(embed)
     embed.set_defaults(run=run)
 
@@ -48,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.embed import embed
 
     options = {"model": args.model, "normalize": args.normalize, "dtype": args.dtype, "pooling": args.pooling,
-               "quantize": args.quantize, "token_budget": args.token_budget}
+               "quantize": args.quantize, "token_budget": args.token_budget, "cache": args.cache}
     return run_and_summarize(embed, args, "embeddings", **options)

@@ -50,7 +50,8 @@ class Encode(Stage):
         encoder = load_encoder(self.settings)
         return {"dimension": encoder.dimension, "pooling": encoder.pooling}
 
-    def process(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's vectors of ``frame``'s rows, not normalized; zeros for skipped rows."""
         encoder = load_encoder(self.settings)
         keep = frame["skip_reason"].isna().to_numpy()
         ids = pa.array(frame["input_ids"]).filter(pa.array(keep))
@@ -65,12 +66,23 @@ class Encode(Stage):
                 max_rows=self.max_rows,
                 pad_id=encoder.pad_id,
             )
+        return vectors
+
+    def column(self, vectors: np.ndarray, keep: np.ndarray, index: pd.Index) -> pd.Series:
+        """``vectors`` as the ``embedding`` column: normalized if asked, in the output dtype, null where not ``keep``."""
         if self.normalize:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            np.divide(vectors, norms, out=vectors, where=norms > 0)
+            vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         numpy_type, arrow_type = DTYPES[self.dtype]
         values = pa.array(vectors.astype(numpy_type, copy=False).ravel(), type=arrow_type)
-        embedding = pa.FixedSizeListArray.from_arrays(values, encoder.dimension, mask=pa.array(~keep))
+        embedding = pa.FixedSizeListArray.from_arrays(values, vectors.shape[1], mask=pa.array(~keep))
+        return pd.Series(pd.arrays.ArrowExtensionArray(embedding), index=index)
+
+    def process(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.with_vectors(frame, self.raw(frame))
+
+    def with_vectors(self, frame: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:
+        """``frame`` with raw ``vectors`` as its ``embedding`` column, ``input_ids`` dropped."""
         out = frame.drop(columns=["input_ids"])
-        out["embedding"] = pd.Series(pd.arrays.ArrowExtensionArray(embedding), index=frame.index)
+        out["embedding"] = self.column(vectors, frame["skip_reason"].isna().to_numpy(), frame.index)
         return out

@@ -27,6 +27,7 @@ from kbatch.analyzers import DEFAULT_ANALYZER
 from kbatch.command import RunOptions, connect, performance_report
 from kbatch.config import ClusterConfig, load_cluster_config
 from kbatch.errors import InputError
+from kbatch.io.lock import output_lock
 from kbatch.io.reader import plan_input
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult, params_key, versions
@@ -68,6 +69,7 @@ def topics(
     label_col: str | None = None,
     plot: str | os.PathLike[str] | None = None,
     seed: int = 0,
+    cache: str | os.PathLike[str] | None = None,
     **options,
 ) -> RunResult:
     """Find topics in the ``text_col`` of ``source``: writes ``doc_topics/`` (``id, topic, score``),
@@ -80,8 +82,8 @@ def topics(
     ``n_topics="auto"`` picks k by silhouette), ``minibatch`` (k-means then updated by every
     block) or ``ctm`` (CombinedTM on bags of morphemes + vectors). ``embeddings`` reuses
     vectors: an ``embed`` output or Parquet with ``id`` and ``embedding`` in source row order.
-    ``options`` are those of :class:`~kbatch.command.RunOptions` (``partition_rows`` applies
-    to the embed and tokenize steps).
+    ``cache`` is an embedding cache directory (:mod:`kbatch.cache`). ``options`` are those of
+    :class:`~kbatch.command.RunOptions` (``partition_rows`` applies to the embed and tokenize steps).
     """
     k = _check(n_topics, method, fit_sample, top_words, keyword_diversity, plot)
     run_options = RunOptions(**options)
@@ -93,49 +95,51 @@ def topics(
               "representatives": representatives, "analyzer": analyzer, "pos": pos, "stopwords": str(stopwords),
               "label_col": label_col, "seed": seed, "text_col": text_col, "id_col": id_col}
     cluster = run_options.cluster
-    config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
-    seconds: dict[str, float] = {}
-    with connect(config, run_options.client, log) as connected, performance_report(run_options.report):
-        common = {"text_col": text_col, "id_col": id_col, "client": connected.client, "progress": progress, "log": log,
-                  "overwrite": run_options.overwrite, "partition_rows": run_options.partition_rows}
-        step = time.perf_counter()
-        vectors_dir, vector_rows, model_path, vectors_key = _document_vectors(source, embeddings, out / "_embeddings", model, common)
-        seconds["embed"] = time.perf_counter() - step
-        step = time.perf_counter()
-        morphemes = tokenize(source, out / "_tokens", analyzer=analyzer, pos=pos, stopwords=stopwords, **common)
-        print(f"kbatch {morphemes.summary()}", file=log)
-        seconds["tokenize"] = time.perf_counter() - step
-        if morphemes.manifest["rows_in"] != vector_rows:
-            raise InputError(f"--embeddings has {vector_rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
-        params.update(input=morphemes.manifest["input"]["sha256"], vectors=vectors_key)
-        key = params_key(params)
-        OutputDir(out).prepare(key, 0, run_options.overwrite)
-        source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
-        if label_col:
-            plan_input(source, label_col, text_flag="--label-col", text_is_string=False)
-        inputs = tasks.Inputs(str(out / "_tokens"), source_key, text_col, label_col)
-        run = _Run(connected, progress, seconds)
-        blocks = plan_input(vectors_dir, "embedding", "id", _block_rows(vector_rows, connected), text_is_string=False).pieces
-        settings = tasks.FitSettings(method, k, reduce_dims or (HDBSCAN_DIMS if method == "hdbscan" else None),
-                                     min_cluster_size, seed, CTM_EPOCHS)
-        sample, fitted, how = run.fit(blocks, inputs, settings, fit_sample)
-        doc_topics = out / "doc_topics"
-        shutil.rmtree(doc_topics, ignore_errors=True)
-        doc_topics.mkdir(parents=True)
-        summary = run.assign(blocks, fitted, inputs, PartitionWriter(str(doc_topics)), {"params": key}, representatives)
-        encoding = _word_encoding(model_path, connected) if keyword_diversity > 0 else None
-        table = run.on_worker(tasks.describe_topics, summary, fitted, top_words, keyword_diversity, encoding).result()
-        metrics = run.quality(blocks, inputs, table, summary)
-        points = run.on_worker(tasks.plot_points, fitted, sample, PLOT_POINTS, seed).result() if plot else None
-    _write_topics(out, table, key)
-    if plot:
-        from kbatch.topics.plot import write_plot
+    with output_lock(out):
+        config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
+        seconds: dict[str, float] = {}
+        with connect(config, run_options.client, log) as connected, performance_report(run_options.report):
+            common = {"text_col": text_col, "id_col": id_col, "client": connected.client, "progress": progress, "log": log,
+                      "overwrite": run_options.overwrite, "partition_rows": run_options.partition_rows}
+            step = time.perf_counter()
+            vectors_dir, vector_rows, model_path, vectors_key = _document_vectors(source, embeddings, out / "_embeddings", model,
+                                                                                  {**common, "cache": cache})
+            seconds["embed"] = time.perf_counter() - step
+            step = time.perf_counter()
+            morphemes = tokenize(source, out / "_tokens", analyzer=analyzer, pos=pos, stopwords=stopwords, **common)
+            print(f"kbatch {morphemes.summary()}", file=log)
+            seconds["tokenize"] = time.perf_counter() - step
+            if morphemes.manifest["rows_in"] != vector_rows:
+                raise InputError(f"--embeddings has {vector_rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
+            params.update(input=morphemes.manifest["input"]["sha256"], vectors=vectors_key)
+            key = params_key(params)
+            OutputDir(out).prepare(key, 0, run_options.overwrite)
+            source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
+            if label_col:
+                plan_input(source, label_col, text_flag="--label-col", text_is_string=False)
+            inputs = tasks.Inputs(str(out / "_tokens"), source_key, text_col, label_col)
+            run = _Run(connected, progress, seconds)
+            blocks = plan_input(vectors_dir, "embedding", "id", _block_rows(vector_rows, connected), text_is_string=False).pieces
+            settings = tasks.FitSettings(method, k, reduce_dims or (HDBSCAN_DIMS if method == "hdbscan" else None),
+                                         min_cluster_size, seed, CTM_EPOCHS)
+            sample, fitted, how = run.fit(blocks, inputs, settings, fit_sample)
+            doc_topics = out / "doc_topics"
+            shutil.rmtree(doc_topics, ignore_errors=True)
+            doc_topics.mkdir(parents=True)
+            summary = run.assign(blocks, fitted, inputs, PartitionWriter(str(doc_topics)), {"params": key}, representatives)
+            encoding = _word_encoding(model_path, connected) if keyword_diversity > 0 else None
+            table = run.on_worker(tasks.describe_topics, summary, fitted, top_words, keyword_diversity, encoding).result()
+            metrics = run.quality(blocks, inputs, table, summary)
+            points = run.on_worker(tasks.plot_points, fitted, sample, PLOT_POINTS, seed).result() if plot else None
+        _write_topics(out, table, key)
+        if plot:
+            from kbatch.topics.plot import write_plot
 
-        write_plot(plot, table, points, f"{len(table[table.topic >= 0])} topics of {vector_rows:,} documents ({method})")
-    counts = {"topics": int((table.topic >= 0).sum()), "outliers": int(table.loc[table.topic == -1, "size"].sum())}
-    manifest = _manifest(params, key, morphemes.manifest, vectors_dir, table, metrics, how, counts, seconds, started, vector_rows, plot)
-    OutputDir(out).write_manifest(manifest)
-    return RunResult(str(out), manifest)
+            write_plot(plot, table, points, f"{len(table[table.topic >= 0])} topics of {vector_rows:,} documents ({method})")
+        counts = {"topics": int((table.topic >= 0).sum()), "outliers": int(table.loc[table.topic == -1, "size"].sum())}
+        manifest = _manifest(params, key, morphemes.manifest, vectors_dir, table, metrics, how, counts, seconds, started, vector_rows, plot)
+        OutputDir(out).write_manifest(manifest)
+        return RunResult(str(out), manifest)
 
 
 class _Run:

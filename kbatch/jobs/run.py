@@ -1,0 +1,151 @@
+"""``kbatch run JOB.yaml``: one night of a job, safe to call from cron, systemd or Airflow.
+
+- one run per output: ``OUTPUT.lock`` is held for the whole run (a second run exits 8);
+- all-or-nothing: steps write into ``OUTPUT.partial``, renamed to ``OUTPUT`` only when
+  every step, ``_run.json`` and ``report.html`` are written; a rerun of a finished night
+  does nothing;
+- resumable: a killed run leaves ``OUTPUT.partial``; the rerun skips every partition that
+  was complete (each command's own resume), so its output equals an uninterrupted run's;
+- incremental: with ``cache:`` every embedding reuses the vectors of texts seen before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import pyarrow.dataset as ds
+
+from kbatch import monitor
+from kbatch.command import connect, performance_report
+from kbatch.config import load_cluster_config
+from kbatch.errors import KbatchError
+from kbatch.io.lock import output_lock
+from kbatch.io.writer import atomic_path
+from kbatch.jobs.report import write_run_report
+from kbatch.jobs.spec import Job, Step, command_function
+from kbatch.runner import current_step
+
+RUN_MANIFEST = "_run.json"
+SCORE_BINS = np.linspace(0.0, 1.0, 21)
+
+
+def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.stderr) -> dict:
+    """Run every step of ``job`` for ``date``; returns the run manifest (also in ``OUTPUT/_run.json``)."""
+    root = job.output_for(date)
+    with output_lock(root):
+        if (root / RUN_MANIFEST).is_file():
+            print(f"kbatch run: {job.name} {date} is already complete -> {root}", file=log)
+            return json.loads((root / RUN_MANIFEST).read_text(encoding="utf-8"))
+        inputs = job.inputs_for(date)
+        partial = root.with_name(f"{root.name}.partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        run = {"job": job.name, "date": date, "job_file": job.file, "status": "running",
+               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": [], "dashboard": None,
+               "performance_report": "performance.html"}
+        started = time.perf_counter()
+        try:
+            _run_steps(job, inputs, partial, root, run, progress, log)
+            run["status"] = "complete"
+        except BaseException as exc:
+            run.update(status="failed", error=_one_line(exc))
+            raise
+        finally:
+            run.update(finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), seconds=round(time.perf_counter() - started, 3))
+            _write_run(partial, run)
+        os.replace(partial, root)
+    print(f"kbatch run: {job.name} {date}: {len(run['steps'])} steps in {run['seconds']:.1f} s -> {root} "
+          f"(report: {root / 'report.html'})", file=log)
+    return run
+
+
+def _run_steps(job: Job, inputs: dict[str, str], partial: Path, root: Path, run: dict, progress: bool, log: TextIO) -> None:
+    config = load_cluster_config(job.cluster)
+    with connect(config, None, log) as cluster, performance_report(partial / "performance.html"):
+        run["dashboard"] = cluster.dashboard_link
+        page = monitor.install(cluster.client)
+        if page:
+            print(f"kbatch: progress of this run {page}", file=log)
+        outputs: dict[str, str] = dict(inputs)
+        for step in job.steps:
+            print(f"kbatch run: step {step.name} ({step.command})", file=log)
+            record = _run_step(step, outputs, partial, job.cache, cluster.client, progress, log)
+            record["output"] = str(root / step.name)
+            run["steps"].append(record)
+            outputs[step.name] = str(partial / step.name)
+
+
+def _run_step(step: Step, outputs: dict[str, str], partial: Path, cache: str | None, client, progress: bool, log: TextIO) -> dict:
+    function = command_function(step.command)
+    target = partial / step.name
+    options = {**step.options, "client": client, "progress": progress, "log": log}
+    if cache is not None and step.command in ("embed", "match", "topics"):
+        options["cache"] = cache
+    sources = {kind: outputs[name] for kind, name in step.sources.items()}
+    token = current_step.set(step.name)
+    start = time.perf_counter()
+    try:
+        if step.command == "match":
+            result = function(sources["left"], sources.get("right"), target, **options)
+        else:
+            extra = {"embeddings": sources["embeddings"]} if "embeddings" in sources else {}
+            result = function(sources["input"], target, **extra, **options)
+    finally:
+        current_step.reset(token)
+    print(f"kbatch {result.summary()}", file=log)
+    manifest = result.manifest
+    counts = manifest.get("counts", {})
+    record = {"name": step.name, "command": step.command, "status": "complete" if manifest["partitions_done"] else "reused",
+              "rows": manifest["rows_in"], "rows_done": manifest["rows_done"], "seconds": round(time.perf_counter() - start, 3),
+              "throughput_rows_per_s": manifest["throughput_rows_per_s"]["total"], "counts": counts}
+    cached = _cache_counts(step, target, counts)
+    if cached:
+        record["cache"] = cached
+    if step.command == "match":
+        scores = ds.dataset(target, format="parquet").to_table(columns=["score"]).column("score").to_numpy()
+        counts_per_bin, _ = np.histogram(np.clip(scores, 0.0, 1.0), bins=SCORE_BINS)
+        record["score_histogram"] = {"edges": SCORE_BINS.round(2).tolist(), "counts": counts_per_bin.tolist()}
+    if step.command == "topics":
+        import pandas as pd
+
+        table = pd.read_parquet(target / "topics.parquet")
+        record["topic_sizes"] = [{"topic": int(r.topic), "size": int(r.size), "keywords": list(r.keywords)} for r in table.itertuples()]
+        record["metrics"] = manifest.get("metrics")
+    return record
+
+
+def _cache_counts(step: Step, target: Path, counts: dict) -> dict | None:
+    """Cache hits and misses of a step's embedding, wherever its embed runs wrote them."""
+    if "cache_hits" in counts:
+        return {"hits": counts["cache_hits"], "misses": counts["cache_misses"]}
+    hits = misses = 0
+    for manifest in target.glob("_embeddings/**/_kbatch.json"):
+        found = json.loads(manifest.read_text(encoding="utf-8")).get("counts", {})
+        hits, misses = hits + found.get("cache_hits", 0), misses + found.get("cache_misses", 0)
+    return {"hits": hits, "misses": misses} if hits or misses else None
+
+
+def _write_run(directory: Path, run: dict) -> None:
+    with atomic_path(directory / RUN_MANIFEST) as tmp:
+        tmp.write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_run_report(directory / "report.html", run)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, KbatchError) else f"{type(exc).__name__}: {text}"
+
+
+def discard_partial(job: Job, date: str) -> None:
+    """Remove a failed night's partial output so the next run starts from nothing."""
+    root = job.output_for(date)
+    with output_lock(root):
+        shutil.rmtree(root.with_name(f"{root.name}.partial"), ignore_errors=True)

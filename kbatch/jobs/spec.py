@@ -1,0 +1,163 @@
+"""Job files (``jobs/*.yaml``): a named sequence of kbatch commands, validated before anything runs.
+
+An unknown key, an option a command does not take, a step that names an input nobody
+defined, or (for a given date) an input file that is not there is an error that names it:
+a typo in a job file must fail at 02:00 with a clear line, not do something else.
+
+::
+
+    name: nightly_product_matching
+    schedule: {cron: "0 2 * * *", timezone: Asia/Seoul}
+    cluster: cluster.yaml              # optional; default: ./cluster.yaml if present, else local
+    cache: out/cache                   # optional embedding cache shared by every night
+    inputs:
+      offers: data/offers/{date}.parquet
+      catalog: data/catalog.parquet
+    steps:
+      - {name: matches, command: match, left: offers, right: catalog, options: {text_col: title, top_k: 5}}
+    output: out/nightly/{date}         # each step writes OUTPUT/<step name>
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from kbatch.command import RunOptions
+from kbatch.errors import InputError
+from kbatch.jobs.schedule import Schedule
+
+JOB_KEYS = ("name", "schedule", "cluster", "cache", "inputs", "steps", "output")
+STEP_KEYS = ("name", "command", "input", "left", "right", "embeddings", "options")
+# Which references each command takes: the first is required.
+COMMAND_SOURCES = {
+    "embed": ("input",),
+    "tokenize": ("input",),
+    "keywords": ("input",),
+    "topics": ("input", "embeddings"),
+    "match": ("left", "right"),
+}
+# Options a job may not set: the job decides where outputs go and how the run is shown.
+RESERVED_OPTIONS = frozenset({"client", "cluster", "progress", "log", "output", "cache", "report"})
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    command: str
+    sources: dict[str, str]  # reference kind (input, left, ...) -> input or earlier step name
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    file: str
+    inputs: dict[str, str]
+    steps: tuple[Step, ...]
+    output: str
+    schedule: Schedule | None = None
+    cluster: str | None = None
+    cache: str | None = None
+
+    def output_for(self, date: str) -> Path:
+        return Path(self.output.format(date=date))
+
+    def inputs_for(self, date: str) -> dict[str, str]:
+        """Input paths of ``date``; a missing one is an error naming it."""
+        paths = {name: path.format(date=date) for name, path in self.inputs.items()}
+        for name, path in paths.items():
+            if not Path(path).exists():
+                raise InputError(f"job {self.name}: input {name!r} ({path}) does not exist")
+        return paths
+
+
+def load_job(path: str | os.PathLike[str]) -> Job:
+    """Read and validate a job file."""
+    where = f"job file {path}"
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{where} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where} is not valid YAML: {exc}".replace("\n", " ")) from None
+    raw = _mapping(raw, where, JOB_KEYS, required=("name", "inputs", "steps", "output"))
+    inputs = {str(k): str(v) for k, v in _mapping(raw["inputs"], f"{where}: inputs").items()}
+    if not isinstance(raw["steps"], list) or not raw["steps"]:
+        raise InputError(f"{where}: 'steps' must be a non-empty list")
+    steps: list[Step] = []
+    for number, entry in enumerate(raw["steps"], 1):
+        steps.append(_step(entry, f"{where}: step {number}", set(inputs) | {s.name for s in steps}))
+    schedule = None
+    if raw.get("schedule") is not None:
+        timing = _mapping(raw["schedule"], f"{where}: schedule", ("cron", "timezone"), required=("cron",))
+        schedule = Schedule.parse(str(timing["cron"]), str(timing.get("timezone", "UTC")))
+    return Job(str(raw["name"]), str(path), inputs, tuple(steps), str(raw["output"]), schedule,
+               _optional_str(raw.get("cluster")), _optional_str(raw.get("cache")))
+
+
+def _step(entry, where: str, known: set[str]) -> Step:
+    entry = _mapping(entry, where, STEP_KEYS, required=("name", "command"))
+    name, command = str(entry["name"]), str(entry["command"])
+    if command not in COMMAND_SOURCES:
+        raise InputError(f"{where}: unknown command {command!r} (one of {', '.join(COMMAND_SOURCES)})")
+    allowed = COMMAND_SOURCES[command]
+    wrong = [k for k in ("input", "left", "right", "embeddings") if k in entry and k not in allowed]
+    if wrong:
+        raise InputError(f"{where} ({name}): {command} takes {', '.join(allowed)}, not {wrong[0]!r}")
+    if allowed[0] not in entry:
+        raise InputError(f"{where} ({name}): {command} needs {allowed[0]!r}")
+    sources = {k: str(entry[k]) for k in allowed if k in entry}
+    for kind, reference in sources.items():
+        if reference not in known:
+            raise InputError(f"{where} ({name}): {kind} {reference!r} is neither an input nor an earlier step")
+    options = _mapping(entry.get("options") or {}, f"{where} ({name}): options")
+    _check_options(command, options, f"{where} ({name})")
+    return Step(name, command, sources, options)
+
+
+def command_function(command: str):
+    """The library function behind a job command."""
+    if command == "embed":
+        from kbatch.embed import embed as function
+    elif command == "tokenize":
+        from kbatch.tokenize import tokenize as function
+    elif command == "keywords":
+        from kbatch.keywords import keywords as function
+    elif command == "topics":
+        from kbatch.topics import topics as function
+    else:
+        from kbatch.match import match as function
+    return function
+
+
+def _check_options(command: str, options: dict, where: str) -> None:
+    parameters = inspect.signature(command_function(command)).parameters
+    accepted = {n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and n != "source")}
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        accepted |= {f.name for f in fields(RunOptions)}
+    accepted -= RESERVED_OPTIONS | {"left", "right", "embeddings", "source"}
+    for key in options:
+        if key not in accepted:
+            raise InputError(f"{where}: {command} has no option {key!r} (options: {', '.join(sorted(accepted))})")
+
+
+def _mapping(value, where: str, keys: tuple[str, ...] | None = None, required: tuple[str, ...] = ()) -> dict:
+    if not isinstance(value, dict):
+        raise InputError(f"{where} must be a mapping of keys to values")
+    if keys is not None:
+        unknown = sorted(set(value) - set(keys))
+        if unknown:
+            raise InputError(f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(keys)})")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise InputError(f"{where}: missing key {missing[0]!r}")
+    return value
+
+
+def _optional_str(value) -> str | None:
+    return None if value is None else str(value)

@@ -2,17 +2,22 @@
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad usage, 3 bad input, 4 output conflict,
 5 model not available, 6 cluster problem, 7 analyzer not available, 8 output locked by
-another run, 130 interrupted.
+another run, 130 interrupted. An output that cannot be written (disk full, permission
+denied) is exit 4 with the path and reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from kbatch import __version__
 from kbatch.cli import embed, inspection, jobs, keywords, match, sts, tokenize, topics
-from kbatch.errors import KbatchError
+from kbatch.errors import KbatchError, OutputConflictError
+
+# Disk full, no permission, read-only or over quota: the output cannot be written.
+WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         print("kbatch: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"kbatch: error: cannot write{where}: {exc.strerror or exc}; nothing incomplete was left under a final name",
+                  file=sys.stderr)
+            return OutputConflictError.exit_code
         if args.debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -29,6 +29,7 @@ from kbatch.command import RunOptions, connect, partition_record, run_command
 from kbatch.config import ClusterConfig, load_cluster_config
 from kbatch.embed import embed
 from kbatch.errors import InputError
+from kbatch.incremental import PreviousMatches, side_digest
 from kbatch.io.reader import Piece, plan_input, read_piece, read_piece_table
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult
@@ -67,6 +68,7 @@ def match(
     index: str = "exact",
     model: str | None = None,
     cache: str | os.PathLike[str] | None = None,
+    previous: str | os.PathLike[str] | None = None,
     text_col: str = "text",
     id_col: str | None = None,
     partition_rows: int | None = None,
@@ -87,6 +89,8 @@ def match(
     disagree on (256GB vs 512GB, S24 vs S23, 블랙 vs 화이트; :mod:`kbatch.specs`).
     ``index="ann"`` searches an HNSW index of the right side instead (:mod:`kbatch.ann`).
     ``cache`` is an embedding cache directory for the tables' embedding (:mod:`kbatch.cache`).
+    ``previous`` is an earlier output of the same match (last night's): against the same
+    right side, left rows with unchanged vectors keep its matches and are not searched again.
     """
     if top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {top_k}")
@@ -122,17 +126,21 @@ def match(
                 build_index, right_side.directory, target, None, resources=connected.routing.cpu, pure=False
             ).result()
 
+        digest = side_digest(right_side.directory)
+        earlier = None if self_match else PreviousMatches.find(previous, params, digest)
+
         def work(cluster: Cluster, pieces: Sequence[Piece], out_dir: OutputDir, key: str) -> list[dict]:
             metadata = {"params": key, "model": left_side.model}
             finish_args = (right_side.directory, top_k, min_score, self_match, specs, ann_path, cluster.routing.torch_threads,
-                           PartitionWriter(str(out_dir.path)), metadata)
+                           PartitionWriter(str(out_dir.path)), metadata, earlier)
             return run_partitions(cluster, pieces, prepare=read_left, prepare_args=(), finish=match_and_write,
                                   finish_args=finish_args, progress=progress, label="left rows")
 
         def describe(record: dict) -> dict:
             sides = {"left": left_side.directory, "right": right_side.directory, "self_match": self_match}
             duplicates = {"left": left_side.duplicate_ids, "right": right_side.duplicate_ids}
-            return {"model": left_side.model, "sides": sides, "side_duplicate_ids": duplicates,
+            return {"model": left_side.model, "sides": sides, "side_duplicate_ids": duplicates, "right_digest": digest,
+                    "previous": earlier.matches if earlier else None,
                     "output_schema": {"left_id": "id", "right_id": "id", "score": "float32", "rank": "int16"}}
 
         run = RunOptions(text_col="embedding", id_col="id", partition_rows=partition_rows or MATCH_PARTITION_ROWS,
@@ -241,9 +249,10 @@ def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
 def match_and_write(
     prepared: tuple[LeftBlock, dict], index: int, right_dir: str, top_k: int, min_score: float | None,
     self_match: bool, specs: tuple[str, str] | None, ann_path: str | None, threads: int | None, writer: PartitionWriter,
-    metadata: dict,
+    metadata: dict, previous: PreviousMatches | None = None,
 ) -> dict:
-    """The finishing task of one left partition: top-k against the right side, written atomically."""
+    """The finishing task of one left partition: top-k against the right side (for the rows
+    ``previous`` cannot answer), written atomically."""
     import torch
 
     from kbatch.topk import topk_blockwise
@@ -257,31 +266,41 @@ def match_and_write(
     right, valid = right_vectors(right_dir, device) if not ann_path else (None, None)  # an index needs no vectors here
     seconds["load_right"] = time.perf_counter() - start
     start = time.perf_counter()
+    searched = np.arange(len(left.ids))
+    reused = None
+    if previous is not None:
+        same, reused = previous.reusable(left.ids, left.vectors, left.has_vector)
+        searched = np.flatnonzero(~same)
     candidates = top_k * SPEC_CANDIDATES if specs else top_k
     self_offset = left.row_offset if self_match else None
+    vectors = left.vectors[searched]
     if ann_path:
         from kbatch.ann import search
 
-        scores, where = search(ann_path, left.vectors, candidates, self_offset, threads)
+        scores, where = search(ann_path, vectors, candidates, self_offset, threads)
     else:
-        scores, where = topk_blockwise(torch.from_numpy(left.vectors).to(device), right, candidates, valid=valid, self_offset=self_offset)
+        scores, where = topk_blockwise(torch.from_numpy(vectors).to(device), right, candidates, valid=valid, self_offset=self_offset)
         scores, where = scores.cpu().numpy(), where.cpu().numpy()
     if specs:
         left_specs = specs_of(specs[0])[left.row_offset : left.row_offset + len(left.ids)]
-        scores, where = rerank_by_specs(scores, where, left_specs, specs_of(specs[1]), top_k)
-    keep = (where >= 0) & left.has_vector[:, None]
+        scores, where = rerank_by_specs(scores, where, [left_specs[i] for i in searched], specs_of(specs[1]), top_k)
+    keep = (where >= 0) & left.has_vector[searched][:, None]
     if min_score is not None:
         keep &= scores >= min_score
     rows, ranks = np.nonzero(keep)
     table = pa.table({
-        "left_id": left.ids.take(pa.array(rows)),
+        "left_id": left.ids.take(pa.array(searched[rows])),
         "right_id": ids.take(pa.array(where[rows, ranks])),
         "score": pa.array(scores[rows, ranks].astype(np.float32)),
         "rank": pa.array((ranks + 1).astype(np.int16)),
+        "position": pa.array(searched[rows].astype(np.int64)),
     })
+    if reused is not None:
+        table = pa.concat_tables([table, reused.cast(table.schema)]).sort_by([("position", "ascending"), ("rank", "ascending")])
+    table = table.drop_columns(["position"])
     seconds["TopK"] = time.perf_counter() - start
     skipped = pd.DataFrame({"skip_reason": np.where(left.has_vector, None, "no_vector")})
-    partition = partition_record(index, skipped, seconds, matches=len(rows))
+    partition = partition_record(index, skipped, seconds, matches=table.num_rows, searched_rows=len(searched))
     record = {**metadata, "partition": partition}
     writer.write(index, table, record)
     return record

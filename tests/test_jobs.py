@@ -28,6 +28,7 @@ from kbatch.io.writer import PartitionWriter
 from kbatch.jobs.history import find_runs, format_runs
 from kbatch.jobs.run import run_job
 from kbatch.jobs.spec import load_job
+from kbatch.match import match
 from kbatch.stages.encode import vector_matrix
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -95,6 +96,12 @@ def test_second_night_embeds_only_the_changed_rows(tmp_path, cluster):
 
     night = tmp_path / "out" / "nightly" / "2"
     assert sorted(p.name for p in night.parent.iterdir() if not p.name.endswith(".lock")) == ["1", "2"]  # no .partial left
+    # Matching searched only the 4 changed offers; the other 416 kept night 1's matches, and
+    # the night's output equals matching everything again.
+    assert first["steps"][0]["counts"]["searched_rows"] == 420 and second["steps"][0]["counts"]["searched_rows"] == 4
+    fresh = match(tmp_path / "offers-2.parquet", EXAMPLES / "catalog.parquet", tmp_path / "fresh", text_col="title", id_col="sku",
+                  top_k=3, client=cluster.client, progress=False, cache=tmp_path / "cache-nightly")
+    assert pq.read_table(night / "matches").equals(pq.read_table(fresh.output))
     assert json.loads((night / "_run.json").read_text())["status"] == "complete"
     assert len(pd.read_parquet(night / "matches")) == 420 * 3
     report = (night / "report.html").read_text()

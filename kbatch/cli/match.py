@@ -45,6 +45,8 @@ def add_parser(commands) -> None:
     match.add_argument("--index", choices=["exact", "ann"], default="exact",
                        help="exact (default) or ann: a faiss HNSW index of the right side, for catalogs over ~1M rows")
     match.add_argument("--model", help="model for tables that still need embedding (default: the packaged one)")
+    match.add_argument("--cache", help="embedding cache directory: titles embedded before are not encoded again")
+    match.add_argument("--previous", help="an earlier output of this match: against the same right side, unchanged left rows keep it")
     match.add_argument("--partition-rows", type=int, help="left rows per task (default: the embed partitions)")
     add_run_options(match)
     match.set_defaults(run=run)
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = match(
         args.left, args.right, args.output, top_k=args.top_k, min_score=args.min_score, spec_aware=args.spec_aware,
-        index=args.index, model=args.model, text_col=args.text_col, id_col=args.id_col, partition_rows=args.partition_rows,
+        index=args.index, model=args.model, cache=args.cache, previous=args.previous, text_col=args.text_col, id_col=args.id_col,
+        partition_rows=args.partition_rows,
         overwrite=args.overwrite, cluster=cluster_file(args.cluster), report=args.report, progress=args.progress,
     )
     print(f"kbatch {result.summary()}")

@@ -75,18 +75,23 @@ def _run_steps(job: Job, inputs: dict[str, str], partial: Path, root: Path, run:
         outputs: dict[str, str] = dict(inputs)
         for step in job.steps:
             print(f"kbatch run: step {step.name} ({step.command})", file=log)
-            record = _run_step(step, outputs, partial, job.cache, cluster.client, progress, log)
+            earlier = previous_night(job, run["date"])
+            record = _run_step(step, outputs, partial, job.cache, earlier, cluster.client, progress, log)
             record["output"] = str(root / step.name)
             run["steps"].append(record)
             outputs[step.name] = str(partial / step.name)
 
 
-def _run_step(step: Step, outputs: dict[str, str], partial: Path, cache: str | None, client, progress: bool, log: TextIO) -> dict:
+def _run_step(
+    step: Step, outputs: dict[str, str], partial: Path, cache: str | None, earlier: Path | None, client, progress: bool, log: TextIO
+) -> dict:
     function = command_function(step.command)
     target = partial / step.name
     options = {**step.options, "client": client, "progress": progress, "log": log}
     if cache is not None and step.command in ("embed", "match", "topics"):
         options["cache"] = cache
+    if earlier is not None and step.command == "match":
+        options["previous"] = str(earlier / step.name)
     sources = {kind: outputs[name] for kind, name in step.sources.items()}
     token = current_step.set(step.name)
     start = time.perf_counter()
@@ -118,6 +123,20 @@ def _run_step(step: Step, outputs: dict[str, str], partial: Path, cache: str | N
         record["topic_sizes"] = [{"topic": int(r.topic), "size": int(r.size), "keywords": list(r.keywords)} for r in table.itertuples()]
         record["metrics"] = manifest.get("metrics")
     return record
+
+
+def previous_night(job: Job, date: str) -> Path | None:
+    """The latest complete night of ``job`` before ``date``, whose matches a night can reuse."""
+    pattern = job.output.format(date="*")
+    anchor = Path(pattern).anchor
+    nights = []
+    for path in Path(anchor or ".").glob(pattern[len(anchor):]):
+        manifest = path / RUN_MANIFEST
+        if manifest.is_file():
+            run = json.loads(manifest.read_text(encoding="utf-8"))
+            if run.get("status") == "complete" and run.get("date", "") < date:
+                nights.append((run["date"], path))
+    return max(nights)[1] if nights else None
 
 
 def _cache_counts(step: Step, target: Path, counts: dict) -> dict | None:

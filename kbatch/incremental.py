@@ -1,0 +1,78 @@
+"""Last night's matches for the left rows that did not change.
+
+When the right side (the catalog) is exactly last night's and the options are the same,
+a left row whose vector is bit-for-bit last night's (its text was unchanged, so the
+embedding cache gave the same vector) has last night's matches. Only the other rows are
+searched; the night's output is still complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kbatch.io.writer import MANIFEST
+from kbatch.stages.encode import vector_matrix
+
+# Options that must be last night's for its matches to be this night's.
+SAME_OPTIONS = ("model", "top_k", "min_score", "spec_aware", "index")
+
+
+def side_digest(directory: str) -> str:
+    """A hash of a side's ids and vectors: equal digests, equal catalogs."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("part-*.parquet")):
+        table = pq.read_table(path, columns=["id", "embedding"])
+        for column in ("id", "embedding"):
+            for chunk in table.column(column).chunks:
+                for buffer in chunk.buffers():
+                    if buffer is not None:
+                        digest.update(buffer)
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PreviousMatches:
+    """A previous match output and its left vectors (picklable; workers load them once)."""
+
+    matches: str
+    left_vectors: str
+
+    @classmethod
+    def find(cls, directory: str | Path | None, params: dict, right_digest: str) -> PreviousMatches | None:
+        """``directory``'s matches if they were made against the same right side with the same options, else ``None``."""
+        if directory is None or not (Path(directory) / MANIFEST).is_file():
+            return None
+        manifest = json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
+        same = manifest.get("right_digest") == right_digest and all(manifest["params"].get(k) == params.get(k) for k in SAME_OPTIONS)
+        left = Path(directory) / "_embeddings" / "left"
+        if not same or manifest.get("status") != "complete" or manifest["side_duplicate_ids"]["left"] or not left.is_dir():
+            return None
+        return cls(str(directory), str(left))
+
+    def reusable(self, ids: pa.Array, vectors: np.ndarray, has_vector: np.ndarray) -> tuple[np.ndarray, pa.Table]:
+        """Which rows are unchanged (same id, same vector as before), and their previous matches with their ``position``."""
+        index, old_vectors, matches = _load(self.matches, self.left_vectors)
+        rows = np.array([index.get(i, -1) for i in ids.to_pylist()], dtype=np.int64)
+        same = (rows >= 0) & has_vector
+        same[same] = np.all(old_vectors[rows[same]] == vectors[same], axis=1)
+        position = pc.index_in(matches.column("left_id"), value_set=ids.filter(pa.array(same)))
+        kept = matches.filter(position.is_valid())
+        where = pc.index_in(kept.column("left_id"), value_set=ids).to_numpy()
+        return same, kept.append_column("position", pa.array(where, pa.int64()))
+
+
+@lru_cache(maxsize=1)
+def _load(matches_dir: str, left_dir: str) -> tuple[dict, np.ndarray, pa.Table]:
+    left = pq.read_table(left_dir, columns=["id", "embedding"])
+    vectors, _ = vector_matrix(left.column("embedding").combine_chunks())
+    index = {i: n for n, i in enumerate(left.column("id").to_pylist())}
+    return index, vectors, pq.read_table(matches_dir, columns=["left_id", "right_id", "score", "rank"])

@@ -83,7 +83,8 @@ def run_command(
     params = {"command": command, "input": plan.fingerprint["sha256"], "text_col": options.text_col,
               "id_col": options.id_col, "partition_rows": options.partition_rows, **params}
     key = params_key(params)
-    token = current_step.set(current_step.get() or command)
+    parent = current_step.get()
+    token = current_step.set(f"{parent}: {command}" if parent else command)  # e.g. "matches: embed" inside a job
     try:
         with output_lock(output):
             out = OutputDir(output)

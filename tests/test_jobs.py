@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -106,6 +107,9 @@ def test_second_night_embeds_only_the_changed_rows(tmp_path, cluster):
     assert len(pd.read_parquet(night / "matches")) == 420 * 3
     report = (night / "report.html").read_text()
     assert "matches" in report and "99.4%" in report  # 616 of 620 from the cache
+    page = cluster.dashboard_link.replace("/status", "/kbatch.json")
+    steps = {s["step"]: s for s in json.load(urllib.request.urlopen(page, timeout=10))["steps"]}  # the dashboard's kbatch page
+    assert steps["matches: match"]["rows_done"] == steps["matches: match"]["rows_total"] == 420 and steps["matches: match"]["finished"]
     runs = find_runs(tmp_path / "out")
     assert [r["date"] for r in runs] == ["1", "2"] and "complete" in format_runs(runs)
     assert again["finished_at"] == second["finished_at"]

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kbatch.html import OUTLIER, OUTLIER_COLOUR, page
 from kbatch.io.writer import atomic_path
 
-FONT_STACK = 'system-ui, "Apple SD Gothic Neo", "Malgun Gothic", "Noto Sans KR", "Noto Sans CJK KR", NanumGothic, sans-serif'
 STATUS_COLOURS = {"complete": "#2e7d32", "reused": "#1565c0", "failed": "#c62828", "skipped": "#9e9e9e"}
 UNKNOWN_COLOUR = "#616161"
 TOPIC_COLOUR = "#4363d8"
-OUTLIER = -1
-OUTLIER_COLOUR = "#b0b0b0"
 SCORE_COLOUR = "#3cb44b"
 MAX_TOPIC_BARS = 30  # more bars than this are unreadable
 LABEL_WORDS = 3
@@ -54,26 +52,12 @@ def _page(run: dict) -> str:
     title = f"{run.get('job') or 'run'} {run.get('date') or ''}".strip()
     sections = [_header(run), _steps_table(steps), *(chart for step in steps for chart in _step_charts(step)), _seconds_chart(steps)]
     body = "\n".join(section for section in sections if section)
-    return f"""<!DOCTYPE html>
-<html lang="ko">
-<head>
-<meta charset="utf-8">
-<title>{_e(title)}</title>
-<style>
-body {{ font-family: {FONT_STACK}; margin: 2em; color: #222; }}
-svg text {{ font-family: inherit; font-size: 12px; }}
-table {{ border-collapse: collapse; margin-top: 1em; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.badge {{ color: #fff; border-radius: 4px; padding: 1px 8px; font-size: 0.9em; }}
-.error {{ background: #fdecea; border-left: 4px solid {STATUS_COLOURS["failed"]}; padding: 8px 12px; white-space: pre-wrap; }}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"""
+    css = (
+        "svg text { font-family: inherit; font-size: 12px; }\n"
+        ".badge { color: #fff; border-radius: 4px; padding: 1px 8px; font-size: 0.9em; }\n"
+        f".error {{ background: #fdecea; border-left: 4px solid {STATUS_COLOURS['failed']}; padding: 8px 12px; white-space: pre-wrap; }}"
+    )
+    return page(title, body, css)
 
 
 # --- header and table -------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -73,9 +72,9 @@ def _run_steps(job: Job, inputs: dict[str, str], partial: Path, root: Path, run:
         if page:
             print(f"kbatch: progress of this run {page}", file=log)
         outputs: dict[str, str] = dict(inputs)
+        earlier = previous_night(job, run["date"])
         for step in job.steps:
             print(f"kbatch run: step {step.name} ({step.command})", file=log)
-            earlier = previous_night(job, run["date"])
             record = _run_step(step, outputs, partial, job.cache, earlier, cluster.client, progress, log)
             record["output"] = str(root / step.name)
             run["steps"].append(record)
@@ -162,9 +161,3 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text if isinstance(exc, KbatchError) else f"{type(exc).__name__}: {text}"
 
-
-def discard_partial(job: Job, date: str) -> None:
-    """Remove a failed night's partial output so the next run starts from nothing."""
-    root = job.output_for(date)
-    with output_lock(root):
-        shutil.rmtree(root.with_name(f"{root.name}.partial"), ignore_errors=True)

@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 
 from kbatch.errors import InputError
+from kbatch.html import OUTLIER, OUTLIER_COLOUR, page
 from kbatch.io.writer import atomic_path
 
-OUTLIER = -1
-OUTLIER_COLOUR = "#b0b0b0"
 # 20 colours that stay apart from each other (after Sasha Trubetskoy's list); topics past 20 cycle.
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990", "#800000",
@@ -32,7 +31,6 @@ PALETTE = (
 MAX_BARS = 40  # more bars than this are unreadable; the HTML table still lists every topic
 LABEL_WORDS = 3
 TOOLTIP_CHARS = 200
-FONT_STACK = 'system-ui, "Apple SD Gothic Neo", "Malgun Gothic", "Noto Sans KR", "Noto Sans CJK KR", NanumGothic, sans-serif'
 
 
 @dataclass(frozen=True)
@@ -123,26 +121,9 @@ MAP_SIZE, MAP_PAD, RADIUS = 760, 24, 3
 def _html(topics: list[Topic], points: pd.DataFrame, title: str) -> str:
     e = html.escape
     body = f"{_bars_svg(topics)}\n{_map_svg(topics, points)}\n{_table(topics)}" if topics else "<p>There are no topics.</p>"
-    return f"""<!DOCTYPE html>
-<html lang="ko">
-<head>
-<meta charset="utf-8">
-<title>{e(title)}</title>
-<style>
-body {{ font-family: {FONT_STACK}; margin: 2em; color: #222; }}
-svg text {{ font-family: inherit; font-size: 13px; }}
-svg .label {{ font-size: 12px; font-weight: bold; paint-order: stroke; stroke: #fff; stroke-width: 3px; }}
-table {{ border-collapse: collapse; margin-top: 1em; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }}
-td.num {{ text-align: right; }}
-</style>
-</head>
-<body>
-<h1>{e(title)}</h1>
-{body}
-</body>
-</html>
-"""
+    css = """svg text { font-family: inherit; font-size: 13px; }
+svg .label { font-size: 12px; font-weight: bold; paint-order: stroke; stroke: #fff; stroke-width: 3px; }"""
+    return page(title, f"<h1>{e(title)}</h1>\n{body}", css)
 
 
 def _bars_svg(topics: list[Topic]) -> str:

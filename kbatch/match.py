@@ -300,7 +300,8 @@ def match_and_write(
     table = table.drop_columns(["position"])
     seconds["TopK"] = time.perf_counter() - start
     skipped = pd.DataFrame({"skip_reason": np.where(left.has_vector, None, "no_vector")})
-    partition = partition_record(index, skipped, seconds, matches=table.num_rows, searched_rows=len(searched))
+    kept = {"kept_from_previous": len(left.ids) - len(searched)} if previous is not None else {}
+    partition = partition_record(index, skipped, seconds, matches=table.num_rows, **kept)
     record = {**metadata, "partition": partition}
     writer.write(index, table, record)
     return record

@@ -99,7 +99,7 @@ def test_second_night_embeds_only_the_changed_rows(tmp_path, cluster):
     assert sorted(p.name for p in night.parent.iterdir() if not p.name.endswith(".lock")) == ["1", "2"]  # no .partial left
     # Matching searched only the 4 changed offers; the other 416 kept night 1's matches, and
     # the night's output equals matching everything again.
-    assert first["steps"][0]["counts"]["searched_rows"] == 420 and second["steps"][0]["counts"]["searched_rows"] == 4
+    assert "kept_from_previous" not in first["steps"][0]["counts"] and second["steps"][0]["counts"]["kept_from_previous"] == 416
     fresh = match(tmp_path / "offers-2.parquet", EXAMPLES / "catalog.parquet", tmp_path / "fresh", text_col="title", id_col="sku",
                   top_k=3, client=cluster.client, progress=False, cache=tmp_path / "cache-nightly")
     assert pq.read_table(night / "matches").equals(pq.read_table(fresh.output))

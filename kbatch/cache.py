@@ -1,7 +1,7 @@
 """The embedding cache: vectors already computed, keyed by model and normalized-text hash.
 
 A night's catalog is mostly last night's catalog; only texts the cache has not seen are
-encoded. The cache is a directory per model (fingerprint, pooling, quantization) of
+encoded. The cache is a directory per model (fingerprint, pooling, quantization, precision) of
 Parquet files ``hash`` (16-byte BLAKE2b of the normalized text) and ``vector`` (raw
 float32, before normalization, so one entry serves any ``--no-normalize``/``--dtype``).
 Each embedding partition adds one file, written atomically. A run reads the files that
@@ -45,8 +45,8 @@ class EmbeddingCache:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str], vectors: dict) -> EmbeddingCache:
-        """The cache for vectors made with ``vectors`` (model fingerprint, pooling, quantization)."""
-        key = params_key({k: vectors.get(k) for k in ("model", "pooling", "quantize")})
+        """The cache for vectors made with ``vectors`` (model fingerprint, pooling, quantization, precision)."""
+        key = params_key({k: vectors.get(k) for k in ("model", "pooling", "quantize", "precision")})
         directory = Path(root) / key
         directory.mkdir(parents=True, exist_ok=True)
         return cls(str(directory), tuple(sorted(p.name for p in directory.glob("part-*.parquet"))))

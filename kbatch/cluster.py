@@ -1,13 +1,18 @@
 """Start or join the Dask cluster a command runs on, and route tasks by resource.
 
 Local mode starts spawned worker processes (JVM and CUDA do not survive a fork) that
-advertise ``CPU`` resources; ``address:`` joins an existing scheduler and starts nothing.
+advertise ``CPU`` resources, plus one ``dask cuda worker`` per GPU (resources ``GPU=1``,
+one thread) on the same scheduler when GPUs are visible; ``address:`` joins an existing
+scheduler and starts nothing. Encoding goes to ``GPU`` workers when there are any,
+everything else to ``CPU`` workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -56,7 +61,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
     from distributed import Client, LocalCluster
 
     start = time.perf_counter()
-    local = None
+    local = gpu_workers = None
     try:
         if config.address:
             client = Client(config.address, timeout="10s")
@@ -75,6 +80,9 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
                 )
             client = Client(local)
             torch_threads = config.torch_threads_per_worker(n_workers)
+            gpu_workers = _start_gpu_workers(config, local.scheduler_address, log)
+            if gpu_workers is not None:
+                client.wait_for_workers(n_workers + gpu_workers.gpus, timeout=GPU_START_SECONDS)
     except OSError as exc:
         where = config.address or "a local cluster"
         raise ClusterError(f"cannot start or reach {where}: {exc}") from None
@@ -91,9 +99,69 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
             start_seconds=time.perf_counter() - start,
         )
     finally:
+        if local is None:
+            _release_models(client)
         client.close()
+        if gpu_workers is not None:
+            gpu_workers.stop()
         if local is not None:
             local.close()
+
+
+def _release_models(client) -> None:
+    """On workers kbatch did not start, drop its models and give their GPU memory back."""
+    from kbatch.encoders import release_encoders
+
+    with contextlib.suppress(Exception):  # a worker that went away has nothing left to free
+        client.run(release_encoders)
+
+
+# Seconds for dask-cuda workers to start and join (CUDA context creation included).
+GPU_START_SECONDS = 180
+
+
+@dataclass
+class GPUWorkers:
+    """The ``dask cuda worker`` process kbatch started (it runs one worker per GPU)."""
+
+    process: subprocess.Popen
+    gpus: int
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _start_gpu_workers(config: ClusterConfig, address: str, log) -> GPUWorkers | None:
+    """One dask-cuda worker per GPU (``GPU=1``, one thread) joined to ``address``, or ``None``
+    when there is no GPU to use. Visible GPUs without dask-cuda: CPU encoding for ``auto``
+    (with a warning), an error when GPUs were asked for by number."""
+    gpus = config.local_gpus()
+    if not gpus:
+        return None
+    try:
+        import dask_cuda  # noqa: F401
+    except ImportError:
+        if config.gpu_workers != "auto":
+            raise ClusterError("gpu_workers needs dask-cuda: pip install 'kbatch[gpu]'") from None
+        print(f"kbatch: warning: {gpus} GPU(s) visible but dask-cuda is not installed; encoding on CPU workers "
+              "(pip install 'kbatch[gpu]')", file=log)
+        return None
+    environ = {**os.environ, **_worker_environ(), "CUDA_VISIBLE_DEVICES": ",".join(_device_ids()[:gpus])}
+    command = [sys.executable, "-m", "dask", "cuda", "worker", address, "--resources", "GPU=1", "--nthreads", "1",
+               "--name", "gpu", "--death-timeout", "60"]
+    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return GPUWorkers(process, gpus)
+
+
+def _device_ids() -> list[str]:
+    chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if chosen is not None:
+        return [d.strip() for d in chosen.split(",") if d.strip()]
+    return [str(i) for i in range(64)]
 
 
 def _worker_environ() -> dict:

@@ -7,6 +7,8 @@ error that names the key, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ CLUSTER_KEYS: dict[str, str] = {
     "torch_threads": "torch intra-op threads per worker; 'auto' = cores / workers",
     "memory_limit": "per local worker, e.g. '4GiB', or 'auto' (machine memory / workers)",
     "dashboard_address": "where the local Dask dashboard listens, e.g. ':8787' or ':0'",
+    "gpu_workers": "local dask-cuda workers (one per GPU, resources GPU=1): 'auto' = every visible GPU, 0 = none",
 }
 
 
@@ -35,10 +38,14 @@ class ClusterConfig:
     torch_threads: int | str = "auto"
     memory_limit: str = "auto"
     dashboard_address: str = ":8787"
+    gpu_workers: int | str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("n_workers", "torch_threads"):
             _check_count_or_auto(name, getattr(self, name))
+        if not (self.gpu_workers == "auto" or (isinstance(self.gpu_workers, int) and not isinstance(self.gpu_workers, bool)
+                                                and self.gpu_workers >= 0)):
+            raise ClusterError(f"cluster file: 'gpu_workers' must be 'auto' or a number of GPUs (0 for none), got {self.gpu_workers!r}")
         _check_count_or_auto("threads_per_worker", self.threads_per_worker, allow_auto=False)
         if self.address is not None and not isinstance(self.address, str):
             raise ClusterError(f"cluster file: 'address' must be a string like tcp://host:8786, got {self.address!r}")
@@ -53,10 +60,35 @@ class ClusterConfig:
             return int(self.n_workers)
         return cores or os.cpu_count() or 1
 
+    def local_gpus(self, visible: int | None = None) -> int:
+        """dask-cuda workers to start: every visible GPU for ``auto``, else as many as asked
+        (more than there are is an error, so a typo never silently runs on CPU)."""
+        visible = visible_gpus() if visible is None else visible
+        if self.gpu_workers == "auto":
+            return visible
+        if self.gpu_workers > visible:
+            raise ClusterError(f"cluster file asks for {self.gpu_workers} GPU worker(s) but {visible} GPU(s) are visible")
+        return int(self.gpu_workers)
+
     def torch_threads_per_worker(self, n_workers: int, cores: int | None = None) -> int:
         if self.torch_threads != "auto":
             return int(self.torch_threads)
         return max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
+
+
+def visible_gpus() -> int:
+    """GPUs this machine offers to new processes (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``),
+    counted without importing torch or initializing CUDA in the client."""
+    chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if chosen is not None:
+        return len([d for d in chosen.split(",") if d.strip() and not d.strip().startswith("-")])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in listed.splitlines() if line.startswith("GPU "))
 
 
 def _check_count_or_auto(name: str, value: Any, allow_auto: bool = True) -> None:

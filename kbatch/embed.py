@@ -18,7 +18,7 @@ import pyarrow as pa
 from kbatch.cache import EmbeddingCache, text_hashes
 from kbatch.cluster import Cluster
 from kbatch.command import RunOptions, partition_record, run_command
-from kbatch.encoders import POOLING_MODES, EncoderSettings, int8_model_path
+from kbatch.encoders import POOLING_MODES, PRECISIONS, EncoderSettings, int8_model_path
 from kbatch.errors import InputError
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
@@ -27,9 +27,6 @@ from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
 from kbatch.runner import run_partitions
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.encode import DTYPES, vector_matrix
-
-# Tokens per forward pass on CPU: measured best on 2 cores (docs/decisions.md).
-CPU_TOKEN_BUDGET = 1024
 
 
 def embed(
@@ -42,29 +39,31 @@ def embed(
     pooling: str | None = None,
     quantize: str | None = None,
     token_budget: int | None = None,
+    precision: str = "auto",
     cache: str | os.PathLike[str] | None = None,
     **options,
 ) -> RunResult:
     """Embed the ``text_col`` of every row of ``source`` into Parquet files under ``output``.
 
-    ``cache`` is an embedding cache directory (:mod:`kbatch.cache`): texts it holds for
-    this model are not encoded again, and new ones are added.
+    ``precision`` is ``fp32``, ``fp16``, ``bf16`` or ``auto`` (fp16 on GPU workers, fp32 on
+    CPU). ``cache`` is an embedding cache directory (:mod:`kbatch.cache`): texts it holds
+    for this model and precision are not encoded again, and new ones are added.
 
     ``options`` are those of :class:`~kbatch.command.RunOptions`: ``text_col``, ``id_col``,
     ``partition_rows``, ``overwrite``, ``cluster`` (a :class:`ClusterConfig` or a
     cluster.yaml path), ``client`` (a connected ``distributed.Client`` to reuse),
     ``report``, ``progress`` and ``log``.
     """
-    check_options(dtype, pooling, quantize, token_budget)
+    check_options(dtype, pooling, quantize, token_budget, precision)
     spec = resolve_model(model)
-    params = embedding_params(spec, pooling, normalize, dtype, quantize)
+    params = {**embedding_params(spec, pooling, normalize, dtype, quantize), "precision": precision}
 
     def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
-        encode = make_encode(cluster, spec, pooling, normalize, dtype, quantize, token_budget)
+        encode = make_encode(cluster, spec, pooling, normalize, dtype, quantize, token_budget, precision)
         metadata = {"params": key, "model": spec.describe(), "normalize": normalize, "dtype": dtype,
-                    "max_seq_length": spec.max_seq_length, "quantize": quantize}
+                    "max_seq_length": spec.max_seq_length, "quantize": quantize, "precision": encode.settings.precision}
         stages = (NormalizeText(), SubwordTokenize(spec.path, spec.max_seq_length))
-        cached = EmbeddingCache.open(cache, params) if cache is not None else None
+        cached = EmbeddingCache.open(cache, {**params, "precision": encode.settings.precision}) if cache is not None else None
         return run_partitions(
             cluster, pieces, prepare_args=(options_.text_col, options_.id_col, stages),
             finish=encode_and_write, finish_args=(encode, PartitionWriter(str(out.path)), metadata, cached), progress=options_.progress,
@@ -131,18 +130,22 @@ def embedding_params(spec: ModelSpec, pooling: str | None, normalize: bool, dtyp
 
 
 def make_encode(
-    cluster: Cluster, spec: ModelSpec, pooling: str | None, normalize: bool, dtype: str, quantize: str | None, token_budget: int | None
+    cluster: Cluster, spec: ModelSpec, pooling: str | None, normalize: bool, dtype: str, quantize: str | None, token_budget: int | None,
+    precision: str = "auto",
 ) -> Encode:
-    """The Encode stage for ``spec`` on this cluster (exporting the int8 model on a worker first if asked)."""
+    """The Encode stage for ``spec`` on this cluster (exporting the int8 model on a worker first if asked);
+    ``precision="auto"`` is fp16 when encoding goes to GPU workers, else fp32."""
     onnx_path = None
     if quantize == "int8":
         exported = cluster.client.submit(int8_model_path, spec.path, spec.fingerprint, resources=cluster.routing.encode, pure=False)
         onnx_path = exported.result()
-    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads)
-    return Encode(settings, token_budget=token_budget or CPU_TOKEN_BUDGET, normalize=normalize, dtype=dtype)
+    if precision == "auto":
+        precision = "fp16" if cluster.routing.encode == {"GPU": 1} else "fp32"
+    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads, precision=precision)
+    return Encode(settings, token_budget=token_budget, normalize=normalize, dtype=dtype)
 
 
-def check_options(dtype: str, pooling: str | None, quantize: str | None, token_budget: int | None) -> None:
+def check_options(dtype: str, pooling: str | None, quantize: str | None, token_budget: int | None, precision: str = "auto") -> None:
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if pooling is not None and pooling not in POOLING_MODES:
@@ -151,6 +154,10 @@ def check_options(dtype: str, pooling: str | None, quantize: str | None, token_b
         raise InputError(f"--quantize supports only int8, got {quantize!r}")
     if token_budget is not None and token_budget < 1:
         raise InputError(f"--token-budget must be positive, got {token_budget}")
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if quantize and precision not in ("auto", "fp32"):
+        raise InputError("--quantize int8 runs its own int8 model: leave --precision at auto or fp32")
 
 
 def encode_strings(texts: Sequence[str], subword: SubwordTokenize, encode: Encode) -> np.ndarray:

@@ -7,8 +7,10 @@ model's own sentence-transformers modules, so its configuration decides the pool
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -21,6 +23,16 @@ from kbatch.batching import OutOfMemory
 from kbatch.errors import ModelError
 
 POOLING_MODES = ("mean", "cls", "max")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# Tokens per forward pass on CPU: measured best on 2 cores (docs/decisions.md).
+CPU_TOKEN_BUDGET = 1024
+CPU_MAX_ROWS = 256
+# On a GPU: a share of the free memory for one batch's activations, at an estimated
+# ``hidden size x layers x ACTIVATION_WIDTH`` values per token, within these bounds.
+GPU_MEMORY_SHARE = 0.25
+ACTIVATION_WIDTH = 16
+GPU_TOKEN_BUDGET_BOUNDS = (4_096, 262_144)
+GPU_MAX_ROWS = 2_048
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class EncoderSettings:
     onnx_path: str | None = None
     torch_threads: int | None = None
     device: str | None = None
+    precision: str = "fp32"  # fp32, fp16 or bf16 (resolved: never "auto" here)
 
 
 class SentenceEncoder:
@@ -48,6 +61,9 @@ class SentenceEncoder:
             warnings.simplefilter("ignore")
             model = SentenceTransformer(settings.model_path, device=device, local_files_only=True)
         model.eval()
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(settings.precision)
+        if dtype is not None:
+            model.to(dtype)
         self.device = device
         self.dimension = model.get_embedding_dimension()
         self.uses_token_types = "token_type_ids" in model.tokenizer.model_input_names
@@ -71,10 +87,7 @@ class SentenceEncoder:
             torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                features = {
-                    "input_ids": torch.from_numpy(ids).to(self.device, non_blocking=True),
-                    "attention_mask": torch.from_numpy(mask).to(self.device, non_blocking=True),
-                }
+                features = {"input_ids": self._to_device(ids), "attention_mask": self._to_device(mask)}
                 if self.uses_token_types:
                     features["token_type_ids"] = torch.zeros_like(features["input_ids"])
                 if self.session is None:
@@ -87,6 +100,41 @@ class SentenceEncoder:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise OutOfMemory(f"batch of {ids.shape[0]} x {ids.shape[1]} tokens did not fit") from None
+
+
+    def _to_device(self, array: np.ndarray):
+        """On a GPU through pinned host memory, so the copy overlaps the previous batch's work."""
+        import torch
+
+        tensor = torch.from_numpy(array)
+        if self.device == "cpu":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
+    def batch_limits(self) -> tuple[int, int]:
+        """Tokens and rows per forward pass: measured constants on CPU; on a GPU, sized from
+        its free memory and the model's width and depth (the out-of-memory halving is the net)."""
+        if self.device == "cpu":
+            return CPU_TOKEN_BUDGET, CPU_MAX_ROWS
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+        config = getattr(getattr(self.transformer, "auto_model", None), "config", None)
+        width = getattr(config, "hidden_size", 1024) * getattr(config, "num_hidden_layers", 24) * ACTIVATION_WIDTH
+        per_token = width * next(self.transformer.parameters()).element_size()
+        low, high = GPU_TOKEN_BUDGET_BOUNDS
+        return int(min(high, max(low, free * GPU_MEMORY_SHARE / per_token))), GPU_MAX_ROWS
+
+
+
+def release_encoders() -> None:
+    """Drop this worker's loaded encoders and give their GPU memory back (end of a command;
+    the worker stays up for other work)."""
+    load_encoder.cache_clear()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 @lru_cache(maxsize=2)

@@ -40,6 +40,8 @@ def add_parser(commands) -> None:
     embed.add_argument("--pooling", choices=["mean", "cls", "max"], help="override the model's own pooling")
     embed.add_argument("--quantize", choices=["int8"], help="int8 ONNX encoder on CPU: faster, cosine ~0.98 to exact")
     embed.add_argument("--token-budget", type=int, help="tokens per forward pass (default: measured per device)")
+    embed.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                       help="model weights and math: auto (default) = fp16 on GPU workers, fp32 on CPU")
     embed.add_argument("--cache", help="embedding cache directory: texts embedded before (same model) are not encoded again")
     add_run_options(embed)
     embed.set_defaults(run=run)
@@ -49,5 +51,6 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.embed import embed
 
     options = {"model": args.model, "normalize": args.normalize, "dtype": args.dtype, "pooling": args.pooling,
-               "quantize": args.quantize, "token_budget": args.token_budget, "cache": args.cache}
+               "quantize": args.quantize, "token_budget": args.token_budget, "cache": args.cache,
+               "precision": args.precision}
     return run_and_summarize(embed, args, "embeddings", **options)

@@ -36,8 +36,8 @@ class Encode(Stage):
     """Adds ``embedding`` (fixed_size_list<float32|float16>[dim]) and drops ``input_ids``."""
 
     settings: EncoderSettings
-    token_budget: int
-    max_rows: int = 256
+    token_budget: int | None = None  # None: the encoder's own (measured on CPU, sized from free GPU memory)
+    max_rows: int | None = None
     normalize: bool = True
     dtype: str = "float32"
 
@@ -53,6 +53,7 @@ class Encode(Stage):
     def raw(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's vectors of ``frame``'s rows, not normalized; zeros for skipped rows."""
         encoder = load_encoder(self.settings)
+        budget, rows = encoder.batch_limits()
         keep = frame["skip_reason"].isna().to_numpy()
         ids = pa.array(frame["input_ids"]).filter(pa.array(keep))
         vectors = np.zeros((len(frame), encoder.dimension), dtype=np.float32)
@@ -62,8 +63,8 @@ class Encode(Stage):
                 np.asarray(ids.values),
                 np.asarray(ids.offsets),
                 encoder.dimension,
-                token_budget=self.token_budget,
-                max_rows=self.max_rows,
+                token_budget=self.token_budget or budget,
+                max_rows=self.max_rows or rows,
                 pad_id=encoder.pad_id,
             )
         return vectors

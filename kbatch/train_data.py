@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from kbatch.errors import InputError
+from kbatch.io.reader import read_utf8
 
 # Columns each task reads, in order; the first ones are required.
 TASK_COLUMNS = {"sts": ("sentence1", "sentence2", "score"), "nli": ("anchor", "positive", "negative")}
@@ -45,12 +46,7 @@ def read_pairs(path: str | os.PathLike[str], task: str, log=sys.stderr) -> Pairs
     path = Path(path)
     if path.suffix.lower() not in (".tsv", ".csv"):
         raise InputError(f"{path}: training data must be .tsv or .csv with a header row")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    text = read_utf8(path, str(path))
     dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if path.suffix.lower() == ".tsv" else {"delimiter": ","}
     rows = list(csv.reader(text.splitlines(), **dialect))
     if not rows:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kbatch.errors import InputError
+from kbatch.io.reader import read_utf8
 
 # Tags a user word may carry: the open classes a dictionary entry can add.
 USER_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "MAG", "XR", "SL", "SH", "SN", "IC"})
@@ -29,12 +30,7 @@ class UserWord(NamedTuple):
 def read_user_dict(path: str | os.PathLike[str]) -> tuple[UserWord, ...]:
     """Parse a user dictionary file; a bad line is an error naming its line number."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"--user-dict {path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"--user-dict {path}: not UTF-8 (byte {exc.start})") from None
+    text = read_utf8(path, f"--user-dict {path}")
     words: dict[str, UserWord] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split("#", 1)[0].split()

@@ -236,6 +236,17 @@ def _read_row_group(path: str, row_group: int, columns: tuple[str, ...], size: i
     return pq.ParquetFile(path).read_row_group(row_group, columns=list(columns))
 
 
+def read_utf8(path: Path, label: str) -> str:
+    """A small text file (user words, training pairs) whole; a missing file or bad encoding
+    is one line that starts with ``label``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{label}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{label}: not UTF-8 (byte {exc.start})") from None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -134,7 +134,7 @@ def _trainer(model, task: str, loss_name: str, pairs: Pairs, evaluator, settings
     evaluate_each = "epoch" if evaluator is not None else "no"
     arguments = SentenceTransformerTrainingArguments(
         output_dir=checkpoints, num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, warmup_ratio=settings.warmup_ratio, seed=settings.seed, fp16=gpu,
+        learning_rate=settings.learning_rate, seed=settings.seed, fp16=gpu, **_warmup(settings.warmup_ratio),
         eval_strategy=evaluate_each, save_strategy=evaluate_each, save_total_limit=1, load_best_model_at_end=evaluator is not None,
         metric_for_best_model="eval_dev_spearman_cosine" if evaluator is not None else None, greater_is_better=True,
         report_to="none", disable_tqdm=not progress, dataloader_num_workers=0, dataloader_pin_memory=gpu, logging_strategy="no",
@@ -147,6 +147,13 @@ def _trainer(model, task: str, loss_name: str, pairs: Pairs, evaluator, settings
 
         trainer.remove_callback(PrinterCallback)  # without a bar the trainer prints every log dict instead
     return trainer
+
+
+def _warmup(ratio: float) -> dict:
+    """Transformers 5 takes the warm-up share as a float ``warmup_steps``; 4 as ``warmup_ratio``."""
+    import transformers
+
+    return {"warmup_steps": ratio} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
 
 
 def _metrics(found: dict | None) -> dict | None:

@@ -23,7 +23,7 @@ WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kbatch",
-        description="Korean text corpora to morphemes and sentence embeddings on a Dask cluster.",
+        description="Korean text corpora to morphemes, embeddings, matches, keywords and topics on a Dask cluster.",
         epilog="Run 'kbatch COMMAND --help' for examples of each command.",
     )
     parser.add_argument("--version", action="version", version=f"kbatch {__version__}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import dask
 
-from kbatch.config import ClusterConfig
+from kbatch.config import ClusterConfig, visible_devices
 from kbatch.errors import ClusterError
 
 
@@ -150,18 +150,11 @@ def _start_gpu_workers(config: ClusterConfig, address: str, log) -> GPUWorkers |
         print(f"kbatch: warning: {gpus} GPU(s) visible but dask-cuda is not installed; encoding on CPU workers "
               "(pip install 'kbatch[gpu]')", file=log)
         return None
-    environ = {**os.environ, **_worker_environ(), "CUDA_VISIBLE_DEVICES": ",".join(_device_ids()[:gpus])}
+    environ = {**os.environ, **_worker_environ(), "CUDA_VISIBLE_DEVICES": ",".join(visible_devices()[:gpus])}
     command = [sys.executable, "-m", "dask", "cuda", "worker", address, "--resources", "GPU=1", "--nthreads", "1",
                "--name", "gpu", "--death-timeout", "60"]
     process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return GPUWorkers(process, gpus)
-
-
-def _device_ids() -> list[str]:
-    chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if chosen is not None:
-        return [d.strip() for d in chosen.split(",") if d.strip()]
-    return [str(i) for i in range(64)]
 
 
 def _worker_environ() -> dict:

@@ -63,7 +63,7 @@ class ClusterConfig:
     def local_gpus(self, visible: int | None = None) -> int:
         """dask-cuda workers to start: every visible GPU for ``auto``, else as many as asked
         (more than there are is an error, so a typo never silently runs on CPU)."""
-        visible = visible_gpus() if visible is None else visible
+        visible = len(visible_devices()) if visible is None else visible
         if self.gpu_workers == "auto":
             return visible
         if self.gpu_workers > visible:
@@ -76,19 +76,19 @@ class ClusterConfig:
         return max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
 
 
-def visible_gpus() -> int:
-    """GPUs this machine offers to new processes (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``),
-    counted without importing torch or initializing CUDA in the client."""
+def visible_devices() -> list[str]:
+    """Ids of the GPUs this machine offers to new processes (``CUDA_VISIBLE_DEVICES``, else
+    ``nvidia-smi -L``), found without importing torch or initializing CUDA in the client."""
     chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
     if chosen is not None:
-        return len([d for d in chosen.split(",") if d.strip() and not d.strip().startswith("-")])
+        return [d.strip() for d in chosen.split(",") if d.strip() and not d.strip().startswith("-")]
     if shutil.which("nvidia-smi") is None:
-        return 0
+        return []
     try:
         listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in listed.splitlines() if line.startswith("GPU "))
+        return []
+    return [str(n) for n in range(sum(1 for line in listed.splitlines() if line.startswith("GPU ")))]
 
 
 def _check_count_or_auto(name: str, value: Any, allow_auto: bool = True) -> None:

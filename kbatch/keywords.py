@@ -98,11 +98,11 @@ def rank_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: Enco
     documents, _ = vector_matrix(pa.array(frame["embedding"]))
     candidates = pa.array(frame["candidates"])
     flat = pc.list_flatten(candidates)
-    distinct = pc.unique(flat)
-    vectors = encode_strings(distinct.to_pylist(), subword, encode) if len(distinct) else np.zeros((0, documents.shape[1]), np.float32)
+    distinct = pc.unique(flat).to_pylist()
+    vectors = encode_strings(distinct, subword, encode) if distinct else np.zeros((0, documents.shape[1]), np.float32)
     seconds["EncodeCandidates"] = time.perf_counter() - start
     start = time.perf_counter()
-    where = pc.index_in(flat, value_set=distinct).to_numpy()
+    where = pc.index_in(flat, value_set=pa.array(distinct, pa.string())).to_numpy()
     offsets = candidates.offsets.to_numpy()
     words, scores = [], []
     for row, valid in enumerate(candidates.is_valid().to_numpy(zero_copy_only=False)):
@@ -112,7 +112,7 @@ def rank_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: Enco
             continue
         own = where[offsets[row] : offsets[row + 1]]
         chosen, score = mmr(documents[row], vectors[own], top_n, diversity)
-        words.append(distinct.take(pa.array(own[chosen], pa.int64())).to_pylist())
+        words.append([distinct[i] for i in own[chosen]])
         scores.append(score.astype(np.float32))
     table = pa.table({"id": pa.array(frame["id"]), "keywords": pa.array(words, pa.list_(pa.string())),
                       "scores": pa.array(scores, pa.list_(pa.float32()))})

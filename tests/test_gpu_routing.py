@@ -16,7 +16,7 @@ import torch
 
 from kbatch.batching import OutOfMemory
 from kbatch.cluster import _start_gpu_workers
-from kbatch.config import ClusterConfig, visible_gpus
+from kbatch.config import ClusterConfig, visible_devices
 from kbatch.embed import embed
 from kbatch.encoders import EncoderSettings, SentenceEncoder
 from kbatch.errors import ClusterError
@@ -94,9 +94,9 @@ def test_device_out_of_memory_becomes_a_smaller_batch(model_path, monkeypatch):
 
 def test_gpu_workers_are_started_only_when_asked_and_possible(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert visible_gpus() == 2
+    assert visible_devices() == ["0", "1"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert visible_gpus() == 0 and ClusterConfig().local_gpus() == 0
+    assert visible_devices() == [] and ClusterConfig().local_gpus() == 0
     assert _start_gpu_workers(ClusterConfig(), "tcp://127.0.0.1:1", io.StringIO()) is None
     with pytest.raises(ClusterError, match="asks for 1 GPU worker"):
         ClusterConfig(gpu_workers=1).local_gpus()

@@ -53,6 +53,7 @@ def run_topics(domains, cluster, output, **options):
 @pytest.mark.parametrize("method", ["hdbscan", "kmeans", "minibatch", "ctm"])
 def test_topics_separate_three_domains(domains, cluster, tmp_path, method):
     result = run_topics(domains, cluster, tmp_path / "topics", n_topics=3, method=method)
+    assert result.manifest["tokens"]["directory"] == str(tmp_path / "topics" / "_tokens")  # not beside --embeddings
     metrics = result.manifest["metrics"]
     assert metrics["nmi"] > NMI_FLOOR and metrics["ari"] > 0
     assert 0 < metrics["topic_diversity"] <= 1 and -1 <= metrics["npmi"] <= 1

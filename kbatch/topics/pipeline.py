@@ -137,7 +137,8 @@ def topics(
 
             write_plot(plot, table, points, f"{len(table[table.topic >= 0])} topics of {vector_rows:,} documents ({method})")
         counts = {"topics": int((table.topic >= 0).sum()), "outliers": int(table.loc[table.topic == -1, "size"].sum())}
-        manifest = _manifest(params, key, morphemes.manifest, vectors_dir, table, metrics, how, counts, seconds, started, vector_rows, plot)
+        manifest = _manifest(params, key, morphemes, vectors_dir, len(blocks), table, metrics, how, counts, seconds, started, vector_rows,
+                             plot)
         OutputDir(out).write_manifest(manifest)
         return RunResult(str(out), manifest)
 
@@ -276,7 +277,7 @@ def _write_topics(out: Path, table: pd.DataFrame, key: str) -> None:
         pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), tmp)
 
 
-def _manifest(params: dict, key: str, tokens: dict, vectors_dir: str, table: pd.DataFrame, metrics: dict, how: str,
+def _manifest(params: dict, key: str, tokens: RunResult, vectors_dir: str, blocks: int, table: pd.DataFrame, metrics: dict, how: str,
               counts: dict, seconds: dict, started: float, rows: int, plot) -> dict:
     total = time.perf_counter() - started
     no_topic = rows - int(table["size"].sum())
@@ -286,12 +287,12 @@ def _manifest(params: dict, key: str, tokens: dict, vectors_dir: str, table: pd.
         "status": "complete",
         "params_key": key,
         "params": params,
-        "input": tokens["input"],
+        "input": tokens.manifest["input"],
         "embeddings": vectors_dir,
-        "tokens": {"directory": str(Path(vectors_dir).parent / "_tokens"), "analyzer": tokens["analyzer"]},
+        "tokens": {"directory": tokens.output, "analyzer": tokens.manifest["analyzer"]},
         "n_topics_chosen": how,
-        "partitions_total": 1,
-        "partitions_done": 1,
+        "partitions_total": blocks,
+        "partitions_done": blocks,
         "partitions_reused": 0,
         "rows_in": rows,
         "rows_out": rows,

@@ -33,9 +33,6 @@ class TopicSummary:
     keep: int  # representatives kept per topic
     no_vector: int = 0  # documents left without a topic: they had no text, hence no vector
 
-    def __add__(self, other: TopicSummary) -> TopicSummary:
-        return combine(self, other)
-
 
 def summarize(topics: np.ndarray, scores: np.ndarray, vectors: np.ndarray, tokens: pa.ListArray, ids: pa.Array,
               n_topics: int, keep: int, labels: pa.Array | None = None, no_vector: int = 0) -> TopicSummary:

@@ -146,11 +146,12 @@ def describe_topics(summary: TopicSummary, model, top_words: int, diversity: flo
 
     if hasattr(model, "top_words"):
         words = dict(enumerate(model.top_words(top_words)))
+    elif encoding is None:
+        words = class_tfidf(summary.terms, top_words)
     else:
-        words = class_tfidf(summary.terms, top_words * MMR_CANDIDATES if encoding else top_words)
-    if encoding and not hasattr(model, "top_words"):
         from kbatch.embed import encode_strings
 
+        words = class_tfidf(summary.terms, top_words * MMR_CANDIDATES)
         for topic, (candidates, _) in words.items():
             if candidates:
                 chosen, scores = mmr(unit_rows(summary.vector_sums[topic + 1][None])[0].astype(np.float32),

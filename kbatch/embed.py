@@ -19,11 +19,11 @@ from kbatch.cache import EmbeddingCache, text_hashes
 from kbatch.cluster import Cluster
 from kbatch.command import RunOptions, partition_record, run_command
 from kbatch.encoders import POOLING_MODES, PRECISIONS, EncoderSettings, int8_model_path
-from kbatch.errors import InputError
+from kbatch.errors import InputError, ModelError
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
-from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
+from kbatch.models import DEFAULT_MODEL, ModelSpec, is_transformer, resolve_model
 from kbatch.runner import run_partitions
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.encode import DTYPES, vector_matrix
@@ -137,6 +137,8 @@ def make_encode(
     ``precision="auto"`` is fp16 when encoding goes to GPU workers, else fp32."""
     onnx_path = None
     if quantize == "int8":
+        if not is_transformer(spec.path):
+            raise ModelError(f"--quantize int8 exports a transformer to ONNX; {spec.name} is not one (it is fast on CPU as it is)")
         exported = cluster.client.submit(int8_model_path, spec.path, spec.fingerprint, resources=cluster.routing.encode, pure=False)
         onnx_path = exported.result()
     if precision == "auto":

@@ -21,6 +21,7 @@ import numpy as np
 
 from kbatch.batching import OutOfMemory
 from kbatch.errors import ModelError
+from kbatch.models import load_sentence_transformer
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -52,7 +53,6 @@ class SentenceEncoder:
 
     def __init__(self, settings: EncoderSettings) -> None:
         import torch
-        from sentence_transformers import SentenceTransformer
         try:
             from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
         except ImportError:  # sentence-transformers < 6.2 (e.g. 6.0 on the GPU machines)
@@ -60,9 +60,7 @@ class SentenceEncoder:
 
         self.threads = settings.torch_threads
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = SentenceTransformer(settings.model_path, device=device, local_files_only=True)
+        model = load_sentence_transformer(settings.model_path, device)
         model.eval()
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(settings.precision)
         if dtype is not None:
@@ -193,7 +191,6 @@ def int8_model_path(model_path: str, model_fingerprint: str) -> str:
 
 def _export_transformer(model_path: str, target: Path) -> None:
     import torch
-    from sentence_transformers import SentenceTransformer
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:
@@ -205,7 +202,7 @@ def _export_transformer(model_path: str, target: Path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+        model = load_sentence_transformer(model_path, "cpu")
         example = torch.ones(2, 8, dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
         torch.onnx.export(

@@ -14,6 +14,7 @@ import pandas as pd
 from kbatch.analyzers import DEFAULT_ANALYZER, AnalyzerSpec, load_analyzer
 from kbatch.models import DEFAULT_MODEL, resolve_model
 from kbatch.stages import MorphAnalyze, NormalizeText
+from kbatch.stages.subword import load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,6 @@ class Inspection:
 
 def inspect_text(text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, model: str = DEFAULT_MODEL) -> Inspection:
     """Normalize ``text``, analyze it and tokenize it for ``model``, in this process."""
-    from transformers import AutoTokenizer
-
     spec = analyzer if isinstance(analyzer, AnalyzerSpec) else AnalyzerSpec(analyzer, threads=1)
     spec.check()
     frame = NormalizeText()(pd.DataFrame({"id": [0], "text": pd.Series([text], dtype=object)}))
@@ -63,8 +62,8 @@ def inspect_text(text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, mod
         analyzed = MorphAnalyze(spec)(frame)
         morphemes = list(zip(analyzed["tokens"].iloc[0], analyzed["tags"].iloc[0], strict=True))
     model_spec = resolve_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(model_spec.path)
-    ids = tokenizer(normalized or "", add_special_tokens=True)["input_ids"]
+    tokenizer = load_tokenizer(model_spec.path, 1 << 30)  # uncut: the report says what the model would drop
+    ids = tokenizer.encode_batch([normalized or ""])[0][0]
     return Inspection(
         text=text,
         normalized=normalized,

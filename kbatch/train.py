@@ -16,14 +16,13 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from kbatch import __version__
 from kbatch.errors import InputError, ModelError
-from kbatch.models import DEFAULT_MODEL, resolve_model
+from kbatch.models import DEFAULT_BASE_MODEL, load_sentence_transformer, resolve_model
 from kbatch.train_data import MAX_SCORE, Pairs, read_pairs
 
 LOSSES = {"sts": ("cosine", "cosent"), "nli": ("mnrl",)}
@@ -57,7 +56,7 @@ def train(
     output: str | os.PathLike[str],
     *,
     dev: str | os.PathLike[str] | None = None,
-    base: str = DEFAULT_MODEL,
+    base: str = DEFAULT_BASE_MODEL,
     settings: TrainSettings = TrainSettings(),
     progress: bool = True,
     log: TextIO = sys.stderr,
@@ -105,11 +104,7 @@ def train(
 
 
 def _load(path: str):
-    from sentence_transformers import SentenceTransformer
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SentenceTransformer(path, local_files_only=True)
+    return load_sentence_transformer(path)
 
 
 def _evaluator(pairs: Pairs):

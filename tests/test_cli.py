@@ -89,7 +89,7 @@ def test_inspect_shows_morphemes_subwords_and_unknown_share():
     done = kbatch("inspect", "아버지가방에들어가신다")
     assert done.returncode == 0, done.stderr
     assert "아버지/NNG 가/JKS 방/NNG 에/JKB" in done.stdout
-    assert "tokens of at most 256 (fits)" in done.stdout
+    assert "tokens of at most 512 (fits)" in done.stdout
     report = json.loads(kbatch("inspect", "깎다", "--json").stdout)
     assert report["unknown"] >= 1 and report["unknown_share"] > 0
     assert report["morphemes"][0] == ["깎", "VV"]

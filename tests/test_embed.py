@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from kbatch.embed import embed
-from kbatch.errors import OutputConflictError
+from kbatch.errors import ModelError, OutputConflictError
+from kbatch.models import resolve_model
 
 
 def run(source, output, cluster, **options):
@@ -25,7 +26,7 @@ def vectors(frame: pd.DataFrame) -> np.ndarray:
 def plain_vectors(reviews, model_path):
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_path, device="cpu")
+    model = SentenceTransformer(model_path, device="cpu", trust_remote_code=True)  # use-m3's modules are kbatch's
     return model.encode(reviews["text"].tolist(), normalize_embeddings=True)
 
 
@@ -44,10 +45,10 @@ def test_output_follows_the_contract(tmp_path, reviews_file, cluster):
     assert files == ["_kbatch.json", "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     schema = pq.read_schema(tmp_path / "emb" / "part-00000.parquet")
     embedding = schema.field("embedding").type
-    assert pa.types.is_fixed_size_list(embedding) and embedding.value_type == pa.float32() and embedding.list_size == 384
+    assert pa.types.is_fixed_size_list(embedding) and embedding.value_type == pa.float32() and embedding.list_size == 512
     assert str(schema.field("n_tokens").type) == "int32" and str(schema.field("truncated").type) == "bool"
     meta = json.loads(schema.metadata[b"kbatch"])
-    assert meta["model"]["name"] == "all-MiniLM-L6-v2" and meta["pooling"] == "mean" and meta["dimension"] == 384
+    assert meta["model"]["name"] == "use-m3" and meta["pooling"] == "mean_sqrt_len_tokens" and meta["dimension"] == 512
     manifest = json.loads((tmp_path / "emb" / "_kbatch.json").read_text())
     assert manifest["status"] == "complete" and manifest["rows_in"] == 300
     assert set(manifest["versions"]) >= {"dask", "torch", "sentence-transformers"}
@@ -89,7 +90,7 @@ def test_bad_rows_are_kept_and_counted(tmp_path, cluster):
     assert out["id"].tolist() == ["a", "b", "c", "d", "e", "a"]
     assert out["embedding"].isna().tolist() == [False, True, True, True, False, False]
     assert out["truncated"].tolist() == [False, False, False, False, True, False]
-    assert out["n_tokens"].iloc[4] == 256
+    assert out["n_tokens"].iloc[4] == 512
     assert result.manifest["rows_skipped"] == {"empty_text": 2, "null_text": 1}
     assert result.manifest["duplicate_ids"] == 1
     assert "3 skipped: 2 empty_text, 1 null_text" in result.summary()
@@ -104,8 +105,14 @@ def test_float16_cls_pooling_and_raw_vectors(tmp_path, reviews_file, cluster):
     assert abs(norms.mean() - 1) > 0.05
 
 
-def test_int8_vectors_stay_close_to_exact(tmp_path, reviews_file, plain_vectors, cluster):
-    result = run(reviews_file, tmp_path / "emb", cluster, quantize="int8")
-    cosine = (vectors(pd.read_parquet(tmp_path / "emb")) * plain_vectors).sum(axis=1)
+def test_int8_vectors_stay_close_to_exact(tmp_path, reviews_file, reviews, cluster):
+    from sentence_transformers import SentenceTransformer
+
+    minilm = resolve_model("all-MiniLM-L6-v2")
+    exact = SentenceTransformer(minilm.path, device="cpu").encode(reviews["text"].tolist(), normalize_embeddings=True)
+    result = run(reviews_file, tmp_path / "emb", cluster, model=minilm.name, quantize="int8")
+    cosine = (vectors(pd.read_parquet(tmp_path / "emb")) * exact).sum(axis=1)
     assert cosine.mean() >= 0.97 and cosine.min() >= 0.9
     assert result.manifest["params"]["quantize"] == "int8"
+    with pytest.raises(ModelError, match="not one"):  # use-m3 is a CNN: nothing to export
+        run(reviews_file, tmp_path / "m3", cluster, quantize="int8")

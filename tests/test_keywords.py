@@ -58,7 +58,7 @@ def test_keywords_are_the_documents_own_morphemes_ranked_by_cosine(tmp_path, clu
     nouns = pd.read_parquet(tmp_path / "nouns")
     assert found.keywords[7] is None and list(found.keywords[8]) == []
 
-    model = SentenceTransformer(model_path, device="cpu")
+    model = SentenceTransformer(model_path, device="cpu", trust_remote_code=True)
     for row in (0, 1, 2, 10, 30):
         words, scores = list(found.keywords[row]), np.asarray(found.scores[row])
         assert 0 < len(words) <= 4 and all(set(w.split()) <= set(nouns.tokens[row]) for w in words)

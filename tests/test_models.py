@@ -6,7 +6,7 @@ from kbatch.models import resolve_model
 
 def test_default_model_is_packaged_and_offline():
     spec = resolve_model()
-    assert spec.max_seq_length == 256
+    assert spec.name == "use-m3" and spec.max_seq_length == 512
     assert len(spec.fingerprint) == 16
 
 

@@ -20,7 +20,7 @@ def test_evaluate_equals_the_reference_evaluator_on_korsts_dev(cluster, model_pa
     pairs = pd.read_csv(KORSTS_DEV, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
     reference = EmbeddingSimilarityEvaluator(
         pairs["sentence1"].tolist(), pairs["sentence2"].tolist(), pairs["score"].astype(float).tolist(), name="dev"
-    )(SentenceTransformer(model_path, device="cpu"))
+    )(SentenceTransformer(model_path, device="cpu", trust_remote_code=True))
     assert ours["pairs"] == len(pairs) == 1500
     assert ours["spearman"] / 100 == pytest.approx(reference["dev_spearman_cosine"], abs=1e-4)
     assert ours["pearson"] / 100 == pytest.approx(reference["dev_pearson_cosine"], abs=1e-4)

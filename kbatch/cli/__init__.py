@@ -13,7 +13,7 @@ import errno
 import sys
 
 from kbatch import __version__
-from kbatch.cli import embed, inspection, jobs, keywords, match, sts, tokenize, topics, train
+from kbatch.cli import embed, inspection, jobs, keywords, match, models, sts, tokenize, topics, train
 from kbatch.errors import KbatchError, OutputConflictError
 
 # Disk full, no permission, read-only or over quota: the output cannot be written.
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (embed, tokenize, sts, match, keywords, topics, inspection, train, jobs):
+    for command in (embed, tokenize, sts, match, keywords, topics, inspection, train, jobs, models):
         command.add_parser(commands)
     return parser
 

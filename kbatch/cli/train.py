@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kbatch.cli.common import add_command, add_debug_option
-from kbatch.models import DEFAULT_MODEL
+from kbatch.models import DEFAULT_BASE_MODEL
 
 EXAMPLES = """\
 examples:
@@ -36,7 +36,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--train", required=True, help="training pairs (TSV/CSV with a header row)")
     parser.add_argument("--dev", help="KorSTS-style scored pairs to evaluate on after each epoch")
     parser.add_argument("-o", "--output", required=True, help="new directory for the trained model")
-    parser.add_argument("--base", default=DEFAULT_MODEL, help="model to start from (default: %(default)s, packaged)")
+    parser.add_argument("--base", default=DEFAULT_BASE_MODEL, help="model to start from (default: %(default)s, packaged)")
     parser.add_argument("--epochs", type=float, default=1.0, help="(default: 1)")
     parser.add_argument("--batch-size", type=int, default=16, help="(default: 16)")
     parser.add_argument("--lr", type=float, default=5e-5, help="learning rate (default: 5e-5)")

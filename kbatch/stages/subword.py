@@ -1,13 +1,18 @@
 """Subword tokenization on CPU workers: only token ids travel to the encoder.
 
 Ids leave this stage as an Arrow ``list<int32>`` column, which pickles as flat buffers,
-so a GPU worker receives arrays instead of millions of small Python lists.
+so a GPU worker receives arrays instead of millions of small Python lists. A model's
+tokenizer is its fast (Rust) Hugging Face tokenizer, or SentencePiece (C++) for USE-m3.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,18 +27,51 @@ from kbatch.stages.base import Stage
 CHARS_PER_TOKEN_LIMIT = 16
 
 
-@lru_cache(maxsize=4)
-def load_tokenizer(model_path: str, max_length: int):
-    """The model's fast tokenizer, set to truncate, loaded once per worker process."""
-    from transformers import AutoTokenizer
+class SubwordTokenizer(Protocol):
+    """What the stage needs of a tokenizer: ids with special tokens, cut to the model's length."""
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if not tokenizer.is_fast:
-        raise ModelError(f"{model_path}: kbatch needs a fast (Rust) tokenizer, i.e. a tokenizer.json")
-    backend = tokenizer.backend_tokenizer
-    backend.no_padding()
-    backend.enable_truncation(max_length=max_length)
-    return backend
+    unk_token_id: int | None
+
+    def encode_batch(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        """Ids per text, and whether each text was cut."""
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]: ...
+
+
+class FastTokenizer:
+    """A Hugging Face fast tokenizer, truncating to ``max_length``."""
+
+    def __init__(self, model_path: str, max_length: int) -> None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        if not tokenizer.is_fast:
+            raise ModelError(f"{model_path}: kbatch needs a fast (Rust) tokenizer, i.e. a tokenizer.json")
+        self.unk_token_id = tokenizer.unk_token_id
+        self.backend = tokenizer.backend_tokenizer
+        self.backend.no_padding()
+        self.backend.enable_truncation(max_length=max_length)
+
+    def encode_batch(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        encodings = self.backend.encode_batch(list(texts))
+        return [e.ids for e in encodings], [bool(e.overflowing) for e in encodings]
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(model_path: str, max_length: int) -> SubwordTokenizer:
+    """The model's tokenizer, set to truncate, loaded once per worker process."""
+    from kbatch.models import module_types
+    from kbatch.use_m3.modules import SENTENCEPIECE_FILE, UseM3Embedding
+
+    first = next(iter(module_types(model_path)), "")
+    if first.rsplit(".", 1)[-1] == UseM3Embedding.__name__:
+        from kbatch.use_m3.tokenizer import SentencePieceTokenizer
+
+        return SentencePieceTokenizer(str(Path(model_path) / SENTENCEPIECE_FILE), max_length)
+    return FastTokenizer(model_path, max_length)
 
 
 @dataclass(frozen=True)
@@ -52,12 +90,12 @@ class SubwordTokenize(Stage):
         texts = frame["text"].to_numpy()[keep]
         limit = self.max_seq_length * CHARS_PER_TOKEN_LIMIT
         cut = np.fromiter((len(t) > limit for t in texts), dtype=bool, count=len(texts))
-        encodings = tokenizer.encode_batch([t[:limit] for t in texts])
+        ids, overflowed = tokenizer.encode_batch([t[:limit] for t in texts])
         lengths = np.zeros(len(frame), dtype=np.int32)
-        lengths[keep] = [len(e.ids) for e in encodings]
+        lengths[keep] = [len(i) for i in ids]
         truncated = np.zeros(len(frame), dtype=bool)
-        truncated[keep] = cut | np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(texts))
-        flat = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32, count=int(lengths.sum()))
+        truncated[keep] = cut | np.asarray(overflowed, dtype=bool)
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
         offsets = np.zeros(len(frame) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
         ids = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))

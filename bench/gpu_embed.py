@@ -25,14 +25,14 @@ import pyarrow.parquet as pq
 from kbatch.cluster import open_cluster
 from kbatch.config import ClusterConfig
 from kbatch.embed import embed
+from kbatch.models import load_sentence_transformer, resolve_model
 from kbatch.stages.encode import vector_matrix
 
 
 def plain(texts: list[str], model_path: str, half: bool, batch_size: int) -> tuple[np.ndarray, float]:
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_path, device="cuda")
+    model = load_sentence_transformer(model_path, "cuda")
     model = model.half() if half else model.float()
     model.encode(texts[:2048], batch_size=batch_size)
     torch.cuda.synchronize()
@@ -60,10 +60,11 @@ def kbatch_runs(source: str, work: str, model_path: str, precision: str) -> tupl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="NSMC reviews Parquet")
-    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument("--model", required=True, help="model directory or name (use-m3 is built on the machine)")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--precision", default="auto", help="kbatch's --precision (default: auto = fp16 on GPU)")
     args = parser.parse_args()
+    args.model = resolve_model(args.model).path
     reviews = pd.read_parquet(args.data, columns=["text"]).head(args.rows)
     reviews = reviews[reviews.text.str.strip().str.len() > 0].reset_index(drop=True)
     texts = reviews.text.tolist()

@@ -20,9 +20,10 @@ from kbatch.topics import topics
 from kbatch.topics.ctfidf import class_tfidf
 from kbatch.topics.summary import combine, summarize
 
-# The packaged model is English (all-MiniLM-L6-v2): on Korean its vectors separate these
-# domains only partly (NMI about 0.16-0.21 measured); chance is about 0.002.
-NMI_FLOOR = 0.1
+# NMI with the three domains, measured with the default model (use-m3): hdbscan 0.75,
+# kmeans 0.88, minibatch 0.53, ctm 0.29; with all-MiniLM-L6-v2 (English) 0.15-0.26 for
+# every method; chance is about 0.002.
+NMI_FLOOR = {"hdbscan": 0.5, "kmeans": 0.5, "minibatch": 0.3, "ctm": 0.1}
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PER_DOMAIN = 150
 
@@ -55,7 +56,7 @@ def test_topics_separate_three_domains(domains, cluster, tmp_path, method):
     result = run_topics(domains, cluster, tmp_path / "topics", n_topics=3, method=method)
     assert result.manifest["tokens"]["directory"] == str(tmp_path / "topics" / "_tokens")  # not beside --embeddings
     metrics = result.manifest["metrics"]
-    assert metrics["nmi"] > NMI_FLOOR and metrics["ari"] > 0
+    assert metrics["nmi"] > NMI_FLOOR[method] and metrics["ari"] > 0
     assert 0 < metrics["topic_diversity"] <= 1 and -1 <= metrics["npmi"] <= 1
 
     found = pd.read_parquet(tmp_path / "topics" / "topics.parquet")

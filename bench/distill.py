@@ -1,6 +1,6 @@
 """Multilingual knowledge distillation from use-m3: does a transformer student gain anything?
 
-    python bench/distill.py [--sentences 30000] [--epochs 1]
+    python bench/distill.py [--sentences 6000] [--epochs 1]
 
 The seed's recipe (Reimers & Gurevych 2020): a student SBERT (all-MiniLM-L6-v2 plus a
 dense layer to the teacher's 512 dimensions) learns, with MSE, to reproduce the teacher's
@@ -45,6 +45,7 @@ def train_student(sentences: list[str], teacher, base_path: str, output: str, ep
     width = teacher.get_embedding_dimension()
     modules = [m for m in student if type(m).__name__ != "Normalize"]
     student = SentenceTransformer(modules=[*modules, Dense(student.get_embedding_dimension(), width)], device="cpu")
+    student.max_seq_length = 128  # the Korean sentences here are shorter; halves the training time on CPU
     targets = teacher.encode(sentences, batch_size=256, normalize_embeddings=True)
     data = Dataset.from_dict({"sentence": sentences, "label": list(targets)})
     arguments = SentenceTransformerTrainingArguments(
@@ -60,7 +61,7 @@ def train_student(sentences: list[str], teacher, base_path: str, output: str, ep
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sentences", type=int, default=30000, help="Korean sentences to distil on")
+    parser.add_argument("--sentences", type=int, default=6000, help="Korean sentences to distil on")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--speed-rows", type=int, default=5000, help="reviews embedded for the throughput column")
     parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet (column 'text')")

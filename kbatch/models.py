@@ -39,7 +39,8 @@ class ModelSpec:
 
 
 def resolve_model(name_or_path: str = DEFAULT_MODEL) -> ModelSpec:
-    """A local directory, the packaged default, or a model already in the Hugging Face cache."""
+    """A local directory, a model kbatch knows by name (``kbatch models list``), or one already in
+    the Hugging Face cache."""
     path = _locate(name_or_path)
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise ModelError(f"{path} is not a sentence-transformers model directory (no modules.json or config.json)")

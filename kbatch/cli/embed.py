@@ -34,7 +34,8 @@ def add_parser(commands) -> None:
         EXAMPLES,
     )
     add_input_options(embed, "embeddings", "column to embed")
-    embed.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or cached hub name (default: {DEFAULT_MODEL}, packaged)")
+    embed.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"model directory, a name from 'kbatch models list', or a cached hub name (default: {DEFAULT_MODEL})")
     embed.add_argument("--no-normalize", dest="normalize", action="store_false", help="keep raw vectors instead of L2-normalizing")
     embed.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored vector type (default: float32)")
     embed.add_argument("--pooling", choices=["mean", "cls", "max"], help="override the model's own pooling")

@@ -44,7 +44,7 @@ def add_parser(commands) -> None:
     match.add_argument("--spec-aware", action="store_true", help="penalize titles that disagree on a spec (capacity, model, color ...)")
     match.add_argument("--index", choices=["exact", "ann"], default="exact",
                        help="exact (default) or ann: a faiss HNSW index of the right side, for catalogs over ~1M rows")
-    match.add_argument("--model", help="model for tables that still need embedding (default: the packaged one)")
+    match.add_argument("--model", help="model for tables that still need embedding (default: use-m3)")
     match.add_argument("--cache", help="embedding cache directory: titles embedded before are not encoded again")
     match.add_argument("--previous", help="an earlier output of this match: against the same right side, unchanged left rows keep it")
     match.add_argument("--partition-rows", type=int, help="left rows per task (default: the embed partitions)")

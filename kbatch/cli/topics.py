@@ -48,7 +48,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--top-words", type=int, default=10, help="keywords per topic (default: 10)")
     parser.add_argument("--keyword-diversity", type=float, default=0.0, help="0 (default) to 1: re-rank topic words by MMR")
     parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
-    parser.add_argument("--model", help="model for embedding (default: the packaged one, or that of --embeddings)")
+    parser.add_argument("--model", help="model for embedding (default: use-m3, or that of --embeddings)")
     parser.add_argument("--analyzer", default=DEFAULT_ANALYZER, choices=list(ANALYZERS), help=f"(default: {DEFAULT_ANALYZER})")
     parser.add_argument("--pos", default="nouns", help="morphemes that describe topics: nouns (default), content, or tags")
     parser.add_argument("--stopwords", help="builtin (default), none, or a file of words")

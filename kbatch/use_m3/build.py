@@ -8,7 +8,6 @@ is then an ordinary model path for every command and for ``SentenceTransformer(p
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import warnings
 from importlib import metadata, resources
@@ -38,7 +37,6 @@ def ensure_model() -> Path:
     """The default USE-m3 directory, built on first use (a concurrent build of it is kept)."""
     target = default_model_dir()
     if not (target / "modules.json").is_file():
-        print(f"kbatch: converting use-m3 from {PACKAGE} into {target} (once)", file=sys.stderr)
         try:
             build_model(target)
         except (ModelError, OSError):

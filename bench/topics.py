@@ -43,7 +43,7 @@ from shared_data import default_reviews, read_reviews
 from kbatch.cluster import open_cluster
 from kbatch.config import ClusterConfig
 from kbatch.embed import embed
-from kbatch.models import resolve_model
+from kbatch.models import load_sentence_transformer, resolve_model
 from kbatch.stages.encode import vector_matrix
 from kbatch.topics.quality import count_cooccurrence, npmi, topic_diversity
 
@@ -103,11 +103,10 @@ def nouns_tokenizer():
 def bertopic_run(texts: list[str], vectors_path: str, model_path: str, reduce_frequent_words: bool) -> dict:
     from bertopic import BERTopic
     from bertopic.vectorizers import ClassTfidfTransformer
-    from sentence_transformers import SentenceTransformer
     from sklearn.feature_extraction.text import CountVectorizer
 
     vectors = np.load(vectors_path)
-    model = SentenceTransformer(model_path, device="cpu")
+    model = load_sentence_transformer(model_path, "cpu")
     start = time.perf_counter()
     vectorizer = CountVectorizer(tokenizer=nouns_tokenizer(), lowercase=False, token_pattern=None)
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=reduce_frequent_words)
@@ -122,7 +121,6 @@ def bertopic_run(texts: list[str], vectors_path: str, model_path: str, reduce_fr
 def keybert_run(texts: list[str], model_path: str, diversity: float) -> dict:
     """KeyBERT on the same candidates as kbatch: kbatch's own candidate stages give each document's n-grams."""
     from keybert import KeyBERT
-    from sentence_transformers import SentenceTransformer
     from sklearn.feature_extraction.text import CountVectorizer
 
     from kbatch.analyzers import AnalyzerSpec
@@ -131,7 +129,7 @@ def keybert_run(texts: list[str], model_path: str, diversity: float) -> dict:
     from kbatch.stages import MorphAnalyze, NormalizeText
     from kbatch.stages.candidates import KeywordCandidates
 
-    model = SentenceTransformer(model_path, device="cpu")
+    model = load_sentence_transformer(model_path, "cpu")
     start = time.perf_counter()
     frame = pd.DataFrame({"id": range(len(texts)), "text": texts})
     frame = NormalizeText()(frame)

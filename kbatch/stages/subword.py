@@ -64,12 +64,9 @@ class FastTokenizer:
 def load_tokenizer(model_path: str, max_length: int) -> SubwordTokenizer:
     """The model's tokenizer, set to truncate, loaded once per worker process."""
     from kbatch.models import module_types
-    from kbatch.use_m3.modules import SENTENCEPIECE_FILE, UseM3Embedding
+    from kbatch.use_m3 import SENTENCEPIECE_FILE, SentencePieceTokenizer, is_use_m3
 
-    first = next(iter(module_types(model_path)), "")
-    if first.rsplit(".", 1)[-1] == UseM3Embedding.__name__:
-        from kbatch.use_m3.tokenizer import SentencePieceTokenizer
-
+    if is_use_m3(module_types(model_path)):
         return SentencePieceTokenizer(str(Path(model_path) / SENTENCEPIECE_FILE), max_length)
     return FastTokenizer(model_path, max_length)
 

@@ -7,18 +7,20 @@ a model directory that ``SentenceTransformer(path)`` and every kbatch command lo
     SentencePiece ids → 8-bit embedding table → CNN over 2-, 3- and 5-grams
     (``UseM3Embedding``, token vectors) → sum / √length (``Pooling``) → projection and
     feed-forward head (``UseM3Head``) → L2 normalize.
+
+The torch modules live in ``kbatch.use_m3.modules`` and are imported only where a model
+runs: CPU workers that only tokenize never import torch for them.
 """
 
 from kbatch.use_m3.build import MODEL_NAME, build_model, default_model_dir, ensure_model
-from kbatch.use_m3.modules import UseM3Embedding, UseM3Head
-from kbatch.use_m3.tokenizer import SentencePieceTokenizer
+from kbatch.use_m3.tokenizer import SENTENCEPIECE_FILE, SentencePieceTokenizer, is_use_m3
 
 __all__ = [
     "MODEL_NAME",
+    "SENTENCEPIECE_FILE",
     "SentencePieceTokenizer",
-    "UseM3Embedding",
-    "UseM3Head",
     "build_model",
     "default_model_dir",
     "ensure_model",
+    "is_use_m3",
 ]

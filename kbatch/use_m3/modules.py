@@ -23,14 +23,13 @@ try:
 except ImportError:  # sentence-transformers < 6.2
     from sentence_transformers.models import InputModule, Module
 
-from kbatch.use_m3.tokenizer import SentencePieceTokenizer
+from kbatch.use_m3.tokenizer import SENTENCEPIECE_FILE, SentencePieceTokenizer
 
 EMBEDDING_DIM = 512
 BRANCH_DIM = 256
 # (n-gram order, tokens of left context) of each CNN branch.
 ORDERS = ((2, 0), (3, 1), (5, 2))
 TOKEN_DIM = EMBEDDING_DIM + len(ORDERS) * BRANCH_DIM
-SENTENCEPIECE_FILE = "sentencepiece.model"
 
 
 class WindowConv(nn.Module):

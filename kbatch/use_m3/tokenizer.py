@@ -11,6 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+SENTENCEPIECE_FILE = "sentencepiece.model"
+EMBEDDING_MODULE = "UseM3Embedding"
+
+
+def is_use_m3(module_types: list[str]) -> bool:
+    """Whether a model's first module (from its ``modules.json``) is USE-m3's, without importing torch."""
+    return bool(module_types) and module_types[0].rsplit(".", 1)[-1] == EMBEDDING_MODULE
 
 
 class SentencePieceTokenizer:

@@ -12,7 +12,6 @@ the student's base, measured the same way in one run.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import tempfile
 import time
@@ -26,11 +25,7 @@ from kbatch.cluster import open_cluster
 from kbatch.config import ClusterConfig
 from kbatch.models import resolve_model
 from kbatch.sts import evaluate
-
-
-def korsts(split: str) -> pd.DataFrame:
-    return pd.read_csv(shared_data_dir() / "korsts" / f"sts-{split}.tsv", sep="\t", quoting=csv.QUOTE_NONE,
-                       keep_default_na=False, dtype=str)
+from kbatch.train_data import read_pairs
 
 
 def train_student(sentences: list[str], teacher, base_path: str, output: str, epochs: float) -> float:
@@ -69,7 +64,7 @@ def main() -> int:
 
     from kbatch.models import load_sentence_transformer
 
-    train = korsts("train")
+    train = read_pairs(shared_data_dir() / "korsts" / "sts-train.tsv", "sts").frame
     reviews = read_reviews(args.data, ["text"])["text"].dropna()
     reviews = reviews[reviews.str.strip() != ""]
     sentences = pd.unique(pd.concat([train.sentence1, train.sentence2, reviews.iloc[args.speed_rows:]]))[: args.sentences]

@@ -53,10 +53,8 @@ class SentenceEncoder:
 
     def __init__(self, settings: EncoderSettings) -> None:
         import torch
-        try:
-            from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
-        except ImportError:  # sentence-transformers < 6.2 (e.g. 6.0 on the GPU machines)
-            from sentence_transformers.models import Normalize, Pooling
+
+        from kbatch.st_modules import Normalize, Pooling
 
         self.threads = settings.torch_threads
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")

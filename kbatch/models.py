@@ -50,9 +50,9 @@ def resolve_model(name_or_path: str = DEFAULT_MODEL) -> ModelSpec:
 def _locate(name: str) -> Path:
     if Path(name).expanduser().is_dir():
         return Path(name).expanduser().resolve()
-    if name == "use-m3":
-        from kbatch.use_m3 import ensure_model
+    from kbatch.use_m3 import MODEL_NAME, ensure_model
 
+    if name == MODEL_NAME:
         return ensure_model()
     if name in _PACKAGED:
         try:
@@ -67,18 +67,18 @@ def _locate(name: str) -> Path:
 
 def known_models() -> dict[str, str]:
     """Each model kbatch knows by name, and its directory or why it is not there yet."""
-    from kbatch.use_m3 import default_model_dir
+    from kbatch.use_m3 import MODEL_NAME, default_model_dir
 
     try:
         use_m3 = default_model_dir()
-        built = str(use_m3) if (use_m3 / "modules.json").is_file() else f"not built yet (kbatch models build use-m3 → {use_m3})"
+        built = str(use_m3) if (use_m3 / "modules.json").is_file() else f"not built yet (kbatch models build {MODEL_NAME} → {use_m3})"
     except ModelError as exc:
         built = str(exc)
     try:
-        packaged = str(_locate("all-MiniLM-L6-v2"))
+        packaged = str(_locate(DEFAULT_BASE_MODEL))
     except ModelError as exc:
         packaged = str(exc)
-    return {"use-m3": built, "all-MiniLM-L6-v2": packaged}
+    return {MODEL_NAME: built, DEFAULT_BASE_MODEL: packaged}
 
 
 def module_types(path: str | Path) -> list[str]:
@@ -89,10 +89,15 @@ def module_types(path: str | Path) -> list[str]:
     return [module["type"] for module in json.loads(modules.read_text(encoding="utf-8"))]
 
 
+def first_module(path: str | Path) -> str | None:
+    """The class name of a model directory's first module (None without a ``modules.json``)."""
+    types = module_types(path)
+    return types[0].rsplit(".", 1)[-1] if types else None
+
+
 def is_transformer(path: str | Path) -> bool:
     """Whether the model's token vectors come from a Hugging Face transformer (what ONNX export takes)."""
-    first = next(iter(module_types(path)), "Transformer")
-    return first.rsplit(".", 1)[-1] == "Transformer"
+    return first_module(path) in (None, "Transformer")
 
 
 def load_sentence_transformer(path: str, device: str | None = None):

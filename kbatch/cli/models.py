@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from kbatch.cli.common import add_command, add_debug_option
+from kbatch.use_m3 import MODEL_NAME
 
 EXAMPLES = """\
 examples:
@@ -28,7 +29,7 @@ def add_parser(commands) -> None:
     )
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="convert a model into a sentence-transformers directory")
-    build.add_argument("name", choices=["use-m3"], help="the model to build")
+    build.add_argument("name", choices=[MODEL_NAME], help="the model to build")
     build.add_argument("-o", "--output", help="directory to write (default: kbatch's model cache)")
     add_debug_option(build)
     build.set_defaults(run=run_build)

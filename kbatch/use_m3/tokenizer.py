@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 SENTENCEPIECE_FILE = "sentencepiece.model"
+# The class name of USE-m3's first module, which the subword stage recognizes without importing torch.
 EMBEDDING_MODULE = "UseM3Embedding"
-
-
-def is_use_m3(module_types: list[str]) -> bool:
-    """Whether a model's first module (from its ``modules.json``) is USE-m3's, without importing torch."""
-    return bool(module_types) and module_types[0].rsplit(".", 1)[-1] == EMBEDDING_MODULE
+# The 8-bit piece table is quantized in this many interleaved chunks (row r: chunk r % 17).
+QUANTIZATION_CHUNKS = 17
 
 
 class SentencePieceTokenizer:

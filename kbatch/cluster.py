@@ -5,6 +5,9 @@ advertise ``CPU`` resources, plus one ``dask cuda worker`` per GPU (resources ``
 one thread) on the same scheduler when GPUs are visible; ``address:`` joins an existing
 scheduler and starts nothing. Encoding goes to ``GPU`` workers when there are any,
 everything else to ``CPU`` workers.
+
+Everything a local cluster starts (scheduler, nannies, workers, dashboard) listens on
+loopback; only the dashboard can be opened to the network, by ``dashboard_address``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 import dask
 
-from kbatch.config import ClusterConfig, visible_devices
+from kbatch.config import LOOPBACK, ClusterConfig, visible_devices
 from kbatch.errors import ClusterError
 
 
@@ -73,8 +77,9 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
                     n_workers=n_workers,
                     threads_per_worker=config.threads_per_worker,
                     processes=True,
+                    host=LOOPBACK,
                     memory_limit=_memory_limit(config, n_workers),
-                    dashboard_address=config.dashboard_address,
+                    dashboard_address=_dashboard_address(config),
                     resources={"CPU": config.threads_per_worker},
                     silence_logs=logging.ERROR,
                 )
@@ -152,7 +157,8 @@ def _start_gpu_workers(config: ClusterConfig, address: str, log) -> GPUWorkers |
         return None
     environ = {**os.environ, **_worker_environ(), "CUDA_VISIBLE_DEVICES": ",".join(visible_devices()[:gpus])}
     command = [sys.executable, "-m", "dask", "cuda", "worker", address, "--resources", "GPU=1", "--nthreads", "1",
-               "--name", "gpu", "--death-timeout", "60"]
+               "--name", "gpu", "--death-timeout", "60", "--host", LOOPBACK, "--no-dashboard",
+               "--preload", "kbatch.logs"]  # its output goes to the run's log, Ctrl-C to the client
     process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return GPUWorkers(process, gpus)
 
@@ -172,11 +178,30 @@ def _worker_environ() -> dict:
     return environ
 
 
-def _memory_limit(config: ClusterConfig, n_workers: int) -> str | int:
-    if config.memory_limit != "auto":
-        return config.memory_limit
+def _memory_limit(config: ClusterConfig, n_workers: int) -> int:
+    if config.memory_bytes is not None:
+        return config.memory_bytes
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return int(total * 0.9 / n_workers)
+
+
+def _dashboard_address(config: ClusterConfig) -> str:
+    """The configured dashboard address, or the same host on a free port when that port is
+    taken: Dask would pick one too, but after a four-line warning."""
+    host, port = config.dashboard
+    return f"{host}:{port if port == 0 or _port_free(host, port) else 0}"
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether the dashboard can listen on ``host:port``, asked as Tornado will bind it
+    (``SO_REUSEADDR``, so a port left in TIME_WAIT by the last run counts as free)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _has_dashboard(client) -> bool:

@@ -1,19 +1,25 @@
 """``cluster.yaml``: where work runs, validated before anything starts.
 
-Every key is documented in :data:`CLUSTER_KEYS`; an unknown key or a wrong type is an
-error that names the key, so a typo never silently falls back to a default.
+Every key is documented in :data:`CLUSTER_KEYS`; an unknown key, a wrong type or a value
+that cannot work (a 5-byte memory limit, a port out of range) is an error that names the
+key, raised before anything starts, so a typo never silently falls back to a default or
+hangs a run at 0%.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import yaml
+from dask.utils import format_bytes, parse_bytes
 
 from kbatch.errors import ClusterError
 
@@ -22,10 +28,23 @@ CLUSTER_KEYS: dict[str, str] = {
     "n_workers": "local CPU worker processes; 'auto' picks the measured best layout",
     "threads_per_worker": "Dask threads per local worker (tasks run at once per worker)",
     "torch_threads": "torch intra-op threads per worker; 'auto' = cores / workers",
-    "memory_limit": "per local worker, e.g. '4GiB', or 'auto' (machine memory / workers)",
-    "dashboard_address": "where the local Dask dashboard listens, e.g. ':8787' or ':0'",
+    "memory_limit": "per local worker, at least 1GiB, e.g. '4GiB', or 'auto' (machine memory / workers)",
+    "dashboard_address": "HOST:PORT of the local Dask dashboard; default '127.0.0.1:8787' (this machine only, "
+                         "':PORT' too; a busy port is replaced by a free one); '0.0.0.0:8787' opens it to the network",
     "gpu_workers": "local dask-cuda workers (one per GPU, resources GPU=1): 'auto' = every visible GPU, 0 = none",
 }
+# What every local process kbatch starts listens on; only the dashboard can be opened wider.
+LOOPBACK = "127.0.0.1"
+# A worker that encodes holds about 700 MiB (torch and sentence-transformers 480 MiB, use-m3
+# 170 MiB, measured): below 1 GiB the nanny pauses it at 80% or restarts it at 95% of its
+# limit before its first task ends, and the run waits at 0% for ever.
+MIN_MEMORY_LIMIT = 2**30
+# More local processes or threads than this per core only add memory (a model copy per
+# worker) and contention; a slipped digit (20 workers for 2) must not start them.
+MOST_PER_CORE = 4
+MOST_THREADS = 1024
+ADDRESS_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -36,19 +55,32 @@ class ClusterConfig:
     n_workers: int | str = "auto"
     threads_per_worker: int = 1
     torch_threads: int | str = "auto"
-    memory_limit: str = "auto"
-    dashboard_address: str = ":8787"
+    memory_limit: str | int = "auto"
+    dashboard_address: str = f"{LOOPBACK}:8787"
     gpu_workers: int | str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("n_workers", "torch_threads"):
-            _check_count_or_auto(name, getattr(self, name))
-        if not (self.gpu_workers == "auto" or (isinstance(self.gpu_workers, int) and not isinstance(self.gpu_workers, bool)
-                                                and self.gpu_workers >= 0)):
-            raise ClusterError(f"cluster file: 'gpu_workers' must be 'auto' or a number of GPUs (0 for none), got {self.gpu_workers!r}")
-        _check_count_or_auto("threads_per_worker", self.threads_per_worker, allow_auto=False)
-        if self.address is not None and not isinstance(self.address, str):
-            raise ClusterError(f"cluster file: 'address' must be a string like tcp://host:8786, got {self.address!r}")
+        most = MOST_PER_CORE * (os.cpu_count() or 1)
+        _check_count("n_workers", self.n_workers, most)
+        _check_count("threads_per_worker", self.threads_per_worker, most, allow_auto=False)
+        # With an address, torch threads run on the scheduler's workers, whose cores are not these.
+        _check_count("torch_threads", self.torch_threads, most if self.address is None else MOST_THREADS)
+        if not (self.gpu_workers == "auto" or (_is_int(self.gpu_workers) and self.gpu_workers >= 0)):
+            _bad("gpu_workers", "'auto' or a number of GPUs (0 for none)", self.gpu_workers)
+        if self.address is not None:
+            _check_address(self.address)
+        _memory_bytes(self.memory_limit)
+        _dashboard(self.dashboard_address)
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """``memory_limit`` per worker in bytes, ``None`` for ``auto``."""
+        return _memory_bytes(self.memory_limit)
+
+    @property
+    def dashboard(self) -> tuple[str, int]:
+        """``dashboard_address`` as (host, port)."""
+        return _dashboard(self.dashboard_address)
 
     def local_workers(self, cores: int | None = None) -> int:
         """Worker processes for a local cluster: one per core.
@@ -91,12 +123,66 @@ def visible_devices() -> list[str]:
     return [str(n) for n in range(sum(1 for line in listed.splitlines() if line.startswith("GPU ")))]
 
 
-def _check_count_or_auto(name: str, value: Any, allow_auto: bool = True) -> None:
+def _check_count(name: str, value: Any, most: int, allow_auto: bool = True) -> None:
     if allow_auto and value == "auto":
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        expected = "a positive integer or 'auto'" if allow_auto else "a positive integer"
-        raise ClusterError(f"cluster file: '{name}' must be {expected}, got {value!r}")
+    if not _is_int(value) or not 1 <= value <= most:
+        expected = f"a whole number from 1 to {most}" + (" or 'auto'" if allow_auto else "")
+        _bad(name, expected, value)
+
+
+def _memory_bytes(value: Any) -> int | None:
+    """A size Dask reads (``parse_bytes``), at least :data:`MIN_MEMORY_LIMIT`; ``None`` for ``auto``."""
+    if value == "auto":
+        return None
+    try:
+        size = parse_bytes(value) if isinstance(value, str) or _is_int(value) else 0
+    except ValueError:
+        size = 0
+    if size < MIN_MEMORY_LIMIT:
+        _bad("memory_limit", f"'auto' or a size of at least {format_bytes(MIN_MEMORY_LIMIT)} per worker, e.g. '4GiB'", value)
+    return size
+
+
+def _dashboard(value: Any) -> tuple[str, int]:
+    """(host, port); no host means this machine only, like every other process kbatch
+    starts, not Dask's every interface."""
+    expected = f"HOST:PORT, e.g. '{LOOPBACK}:8787' (this machine only) or '0.0.0.0:8787' (the network)"
+    host, _, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    if not (host == "" or _is_host(host)) or not (port.isascii() and port.isdigit() and int(port) <= 65535):
+        _bad("dashboard_address", expected, value)
+    return host or LOOPBACK, int(port)
+
+
+def _check_address(address: Any) -> None:
+    """A scheduler URL with a port: ``Client`` would read ``host:8786`` or a bare host its own way."""
+    expected = f"a scheduler URL with a port, e.g. tcp://host:8786 ({', '.join(ADDRESS_SCHEMES)})"
+    if not isinstance(address, str) or not address.isprintable() or " " in address:
+        _bad("address", expected, address)
+    try:
+        url = urlsplit(address)
+        complete = url.scheme in ADDRESS_SCHEMES and url.hostname and url.port is not None
+    except ValueError:  # a port that is no number, a broken [IPv6] host
+        complete = False
+    if not complete or url.path or url.query or url.fragment:
+        _bad("address", expected, address)
+
+
+def _is_host(host: str) -> bool:
+    """An IPv4 address or a host name (an IPv6 address in HOST:PORT would be ambiguous)."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return bool(_HOST_NAME.fullmatch(host)) and not host.replace(".", "").isdigit()
+    return True
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bad(key: str, expected: str, value: Any) -> NoReturn:
+    raise ClusterError(f"{key!r} must be {expected}, got {value!r}")
 
 
 def load_cluster_config(path: str | os.PathLike[str] | None) -> ClusterConfig:
@@ -119,4 +205,7 @@ def load_cluster_config(path: str | os.PathLike[str] | None) -> ClusterConfig:
         raise ClusterError(
             f"cluster file {path}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known))})"
         )
-    return ClusterConfig(**raw)
+    try:
+        return ClusterConfig(**raw)
+    except ClusterError as exc:
+        raise ClusterError(f"cluster file {path}: {exc}") from None

@@ -24,7 +24,7 @@ from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, ModelSpec, is_transformer, resolve_model
-from kbatch.runner import run_partitions
+from kbatch.runner import Prepared, run_partitions
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.encode import DTYPES, vector_matrix
 
@@ -34,6 +34,7 @@ def embed(
     output: str | os.PathLike[str],
     *,
     model: str = DEFAULT_MODEL,
+    trust_remote_code: bool = False,
     normalize: bool = True,
     dtype: str = "float32",
     pooling: str | None = None,
@@ -48,6 +49,7 @@ def embed(
     ``precision`` is ``fp32``, ``fp16``, ``bf16`` or ``auto`` (fp16 on GPU workers, fp32 on
     CPU). ``cache`` is an embedding cache directory (:mod:`kbatch.cache`): texts it holds
     for this model and precision are not encoded again, and new ones are added.
+    ``trust_remote_code`` lets the model folder run its own code (refused otherwise).
 
     ``options`` are those of :class:`~kbatch.command.RunOptions`: ``text_col``, ``id_col``,
     ``partition_rows``, ``overwrite``, ``cluster`` (a :class:`ClusterConfig` or a
@@ -55,14 +57,14 @@ def embed(
     ``report``, ``progress`` and ``log``.
     """
     check_options(dtype, pooling, quantize, token_budget, precision)
-    spec = resolve_model(model)
+    spec = resolve_model(model, trust_remote_code=trust_remote_code)
     params = {**embedding_params(spec, pooling, normalize, dtype, quantize), "precision": precision}
 
     def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
         encode = make_encode(cluster, spec, pooling, normalize, dtype, quantize, token_budget, precision)
         metadata = {"params": key, "model": spec.describe(), "normalize": normalize, "dtype": dtype,
                     "max_seq_length": spec.max_seq_length, "quantize": quantize, "precision": encode.settings.precision}
-        stages = (NormalizeText(), SubwordTokenize(spec.path, spec.max_seq_length))
+        stages = (NormalizeText(), SubwordTokenize.for_model(spec))
         cached = EmbeddingCache.open(cache, {**params, "precision": encode.settings.precision}) if cache is not None else None
         return run_partitions(
             cluster, pieces, prepare_args=(options_.text_col, options_.id_col, stages),
@@ -81,11 +83,11 @@ def embed(
 
 
 def encode_and_write(
-    prepared: tuple[pd.DataFrame, dict], index: int, encode: Encode, writer: PartitionWriter, metadata: dict,
+    prepared: Prepared, index: int, encode: Encode, writer: PartitionWriter, metadata: dict,
     cache: EmbeddingCache | None = None,
 ) -> dict:
     """The finishing task of one partition: encode (what the cache lacks), write atomically, report counts."""
-    frame, seconds = prepared
+    frame, seconds = prepared.data, prepared.seconds
     start = time.perf_counter()
     counts = {}
     if cache is None:
@@ -102,7 +104,7 @@ def encode_and_write(
             "truncated": pa.array(frame["truncated"], type=pa.bool_()),
         }
     )
-    partition = partition_record(index, frame, seconds, truncated=frame["truncated"].sum(), tokens=frame["n_tokens"].sum(), **counts)
+    partition = partition_record(index, frame, prepared, truncated=frame["truncated"].sum(), tokens=frame["n_tokens"].sum(), **counts)
     record = {**metadata, **encode.describe(), "partition": partition}
     writer.write(index, table, record)
     seconds["write"] = time.perf_counter() - start
@@ -139,11 +141,13 @@ def make_encode(
     if quantize == "int8":
         if not is_transformer(spec.path):
             raise ModelError(f"--quantize int8 exports a transformer to ONNX; {spec.name} is not one (it is fast on CPU as it is)")
-        exported = cluster.client.submit(int8_model_path, spec.path, spec.fingerprint, resources=cluster.routing.encode, pure=False)
+        exported = cluster.client.submit(int8_model_path, spec.path, spec.fingerprint, spec.trust_remote_code,
+                                         resources=cluster.routing.encode, pure=False)
         onnx_path = exported.result()
     if precision == "auto":
         precision = "fp16" if cluster.routing.encode == {"GPU": 1} else "fp32"
-    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads, precision=precision)
+    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads, precision=precision,
+                               trust_remote_code=spec.trust_remote_code)
     return Encode(settings, token_budget=token_budget, normalize=normalize, dtype=dtype)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from kbatch.batching import OutOfMemory
 from kbatch.errors import ModelError
-from kbatch.models import load_sentence_transformer
+from kbatch.models import cache_dir, load_sentence_transformer
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -46,6 +46,7 @@ class EncoderSettings:
     torch_threads: int | None = None
     device: str | None = None
     precision: str = "fp32"  # fp32, fp16 or bf16 (resolved: never "auto" here)
+    trust_remote_code: bool = False  # the client's decision (ModelSpec.trust_remote_code)
 
 
 class SentenceEncoder:
@@ -58,7 +59,7 @@ class SentenceEncoder:
 
         self.threads = settings.torch_threads
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_sentence_transformer(settings.model_path, device)
+        model = load_sentence_transformer(settings.model_path, device, settings.trust_remote_code)
         model.eval()
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(settings.precision)
         if dtype is not None:
@@ -151,13 +152,13 @@ def _onnx_session(path: str, threads: int | None):
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def int8_model_path(model_path: str, model_fingerprint: str) -> str:
+def int8_model_path(model_path: str, model_fingerprint: str, trust_remote_code: bool = False) -> str:
     """Path of the int8 ONNX export of a model, exporting it once per machine.
 
     Dynamic int8 with per-channel weights, and only MatMuls against constant weights
     quantized: quantizing the attention products as well cost up to 0.27 in cosine.
     """
-    cache = Path(os.environ.get("KBATCH_CACHE_DIR", Path.home() / ".cache" / "kbatch")) / "onnx"
+    cache = cache_dir() / "onnx"
     target = cache / f"{model_fingerprint}-int8.onnx"
     if target.is_file():
         return str(target)
@@ -168,7 +169,7 @@ def int8_model_path(model_path: str, model_fingerprint: str) -> str:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         fp32 = Path(tmp) / "model.onnx"
-        _export_transformer(model_path, fp32)
+        _export_transformer(model_path, fp32, trust_remote_code)
         int8 = Path(tmp) / target.name
         root = logging.getLogger()
         level = root.level
@@ -187,7 +188,7 @@ def int8_model_path(model_path: str, model_fingerprint: str) -> str:
     return str(target)
 
 
-def _export_transformer(model_path: str, target: Path) -> None:
+def _export_transformer(model_path: str, target: Path, trust_remote_code: bool) -> None:
     import torch
 
     class LastHiddenState(torch.nn.Module):
@@ -200,7 +201,7 @@ def _export_transformer(model_path: str, target: Path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = load_sentence_transformer(model_path, "cpu")
+        model = load_sentence_transformer(model_path, "cpu", trust_remote_code)
         example = torch.ones(2, 8, dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
         torch.onnx.export(

@@ -6,6 +6,13 @@ scheduler (cron, Airflow) can tell bad input from a refused output or a broken c
 
 from __future__ import annotations
 
+import errno
+import os
+
+# Disk full, no permission, read-only or over quota: the output cannot be written.
+WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT})
+INTERRUPTED = 130
+
 
 class KbatchError(Exception):
     """Base class: the message says what failed and what to do next."""
@@ -47,3 +54,21 @@ class OutputLockedError(KbatchError):
     """Another kbatch run is writing the same output right now."""
 
     exit_code = 8
+
+
+def failure_line(exc: BaseException) -> tuple[str, int]:
+    """The one line (without ``kbatch: ``) and the exit code the user gets for ``exc``.
+
+    A message is kept to one line whatever raised it; an unexpected error shows only the
+    first line of its own message (its traceback goes to the run's log).
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted; rerun the same command to resume", INTERRUPTED
+    if isinstance(exc, KbatchError):
+        return f"error: {' '.join(str(exc).split())}", exc.exit_code
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = os.strerror(exc.errno)  # pyarrow's strerror is a paragraph
+        return f"error: cannot write{where}: {reason}; nothing incomplete was left under a final name", OutputConflictError.exit_code
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"error: unexpected {type(exc).__name__}: {first}", KbatchError.exit_code

@@ -62,7 +62,7 @@ class PreviousMatches:
         """Which rows are unchanged (same id, same vector as before), and their previous matches with their ``position``."""
         index, old_vectors, matches = _load(self.matches, self.left_vectors)
         rows = np.array([index.get(i, -1) for i in ids.to_pylist()], dtype=np.int64)
-        same = (rows >= 0) & has_vector
+        same = (rows >= 0) & has_vector & ids.is_valid().to_numpy(zero_copy_only=False)  # a row with no id is no row of last night's
         same[same] = np.all(old_vectors[rows[same]] == vectors[same], axis=1)
         position = pc.index_in(matches.column("left_id"), value_set=ids.filter(pa.array(same)))
         kept = matches.filter(position.is_valid())

@@ -50,7 +50,9 @@ class Inspection:
         return "\n".join(lines)
 
 
-def inspect_text(text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, model: str = DEFAULT_MODEL) -> Inspection:
+def inspect_text(
+    text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, model: str = DEFAULT_MODEL, *, trust_remote_code: bool = False
+) -> Inspection:
     """Normalize ``text``, analyze it and tokenize it for ``model``, in this process."""
     spec = analyzer if isinstance(analyzer, AnalyzerSpec) else AnalyzerSpec(analyzer, threads=1)
     spec.check()
@@ -61,7 +63,7 @@ def inspect_text(text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, mod
         load_analyzer(spec)
         analyzed = MorphAnalyze(spec)(frame)
         morphemes = list(zip(analyzed["tokens"].iloc[0], analyzed["tags"].iloc[0], strict=True))
-    model_spec = resolve_model(model)
+    model_spec = resolve_model(model, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(model_spec.path, 1 << 30)  # uncut: the report says what the model would drop
     ids = tokenizer.encode_batch([normalized or ""])[0][0]
     return Inspection(

@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,7 +29,7 @@ from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
 from kbatch.mmr import mmr
 from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import run_partitions
+from kbatch.runner import Prepared, run_partitions
 from kbatch.stages import Encode, MorphAnalyze, NormalizeText, SubwordTokenize
 from kbatch.stages.candidates import KeywordCandidates
 from kbatch.stages.encode import vector_matrix
@@ -47,6 +46,7 @@ def keywords(
     analyzer: str = DEFAULT_ANALYZER,
     stopwords: str | os.PathLike[str] | None = None,
     model: str = DEFAULT_MODEL,
+    trust_remote_code: bool = False,
     **options,
 ) -> RunResult:
     """The ``top_n`` keywords of every row's ``text_col``: ``id, keywords, scores`` Parquet.
@@ -64,7 +64,7 @@ def keywords(
         raise InputError(f"--ngram must be at least 1, got {ngram}")
     keep = parse_pos(pos)
     stop = load_stopwords(stopwords if stopwords is not None else BUILTIN)
-    spec = resolve_model(model)
+    spec = resolve_model(model, trust_remote_code=trust_remote_code)
     morph = AnalyzerSpec(analyzer)
     morph.check()
     params = {**embedding_params(spec, None, True, "float32", None), "top_n": top_n, "diversity": diversity, "ngram": ngram,
@@ -72,7 +72,7 @@ def keywords(
 
     def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
         encode = make_encode(cluster, spec, None, True, "float32", None, None)
-        subword = SubwordTokenize(spec.path, spec.max_seq_length)
+        subword = SubwordTokenize.for_model(spec)
         stages = (NormalizeText(), MorphAnalyze(morph, TAGS), KeywordCandidates(keep, stop, ngram), subword)
         metadata = {"params": key, "model": spec.describe()}
         return run_partitions(
@@ -89,10 +89,10 @@ def keywords(
     return run_command("keywords", source, output, params, run, work, describe)
 
 
-def rank_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: Encode, subword: SubwordTokenize, top_n: int,
+def rank_and_write(prepared: Prepared, index: int, encode: Encode, subword: SubwordTokenize, top_n: int,
                    diversity: float, writer: PartitionWriter, metadata: dict) -> dict:
     """The finishing task of one partition: embed documents and distinct candidates, pick keywords, write."""
-    frame, seconds = prepared
+    frame, seconds = prepared.data, prepared.seconds
     start = time.perf_counter()
     frame = encode(frame)
     documents, _ = vector_matrix(pa.array(frame["embedding"]))
@@ -117,7 +117,7 @@ def rank_and_write(prepared: tuple[pd.DataFrame, dict], index: int, encode: Enco
     table = pa.table({"id": pa.array(frame["id"]), "keywords": pa.array(words, pa.list_(pa.string())),
                       "scores": pa.array(scores, pa.list_(pa.float32()))})
     seconds["Rank"] = time.perf_counter() - start
-    partition = partition_record(index, frame, seconds, candidates=len(distinct),
+    partition = partition_record(index, frame, prepared, candidates=len(distinct),
                                  keywords=pc.sum(pc.list_value_length(table["keywords"])).as_py() or 0)
     record = {**metadata, "partition": partition}
     writer.write(index, table, record)

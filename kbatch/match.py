@@ -25,16 +25,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.cluster import Cluster
-from kbatch.command import RunOptions, connect, partition_record, run_command
+from kbatch.command import RunOptions, check_output_apart, connect, partition_record, run_command
 from kbatch.config import ClusterConfig, load_cluster_config
 from kbatch.embed import embed
 from kbatch.errors import InputError
 from kbatch.incremental import PreviousMatches, side_digest
+from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, plan_input, read_piece, read_piece_table
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import run_partitions
+from kbatch.runner import Prepared, run_partitions
 from kbatch.stages.encode import vector_matrix
 
 # Left rows per task: big enough for efficient matrix products, small enough for memory.
@@ -67,6 +68,7 @@ def match(
     spec_aware: bool = False,
     index: str = "exact",
     model: str | None = None,
+    trust_remote_code: bool = False,
     cache: str | os.PathLike[str] | None = None,
     previous: str | os.PathLike[str] | None = None,
     text_col: str = "text",
@@ -96,12 +98,17 @@ def match(
         raise InputError(f"--top-k must be at least 1, got {top_k}")
     if index not in ("exact", "ann"):
         raise InputError(f"--index must be exact or ann, got {index!r}")
+    sides = (left, right) if right is not None else (left,)
+    for side in sides:
+        check_output_apart(output, side)
+    if model is not None or any(_embed_manifest(side) is None for side in sides):
+        resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
     started = time.perf_counter()
     out = Path(output)
     config = cluster if isinstance(cluster, ClusterConfig) else load_cluster_config(cluster)
     with connect(config, client, log) as connected:
-        embed_options = {"text_col": text_col, "id_col": id_col, "model": model, "client": connected.client,
-                         "progress": progress, "log": log, "overwrite": overwrite, "cache": cache}
+        embed_options = {"text_col": text_col, "id_col": id_col, "model": model, "trust_remote_code": trust_remote_code,
+                         "client": connected.client, "progress": progress, "log": log, "overwrite": overwrite, "cache": cache}
         left_side = embedded_side(left, out / "_embeddings" / "left", **embed_options)
         right_side = left_side if right is None else embedded_side(right, out / "_embeddings" / "right", **embed_options)
         if left_side.vectors != right_side.vectors:
@@ -114,7 +121,9 @@ def match(
         if spec_aware:
             left_specs = write_specs(left, out / "_specs" / "left.parquet", text_col)
             specs = (left_specs, left_specs if self_match else write_specs(right, out / "_specs" / "right.parquet", text_col))
-        params = {"right": right_side.directory if not self_match else None, "model": left_side.model["fingerprint"],
+        digest = side_digest(right_side.directory)
+        # The right side by content: a catalog changed in place makes every left partition stale.
+        params = {"right": digest if not self_match else None, "model": left_side.model["fingerprint"],
                   "top_k": top_k, "min_score": min_score, "spec_aware": spec_aware, "index": index}
         ann_path = None
         if index == "ann":
@@ -126,7 +135,6 @@ def match(
                 build_index, right_side.directory, target, None, resources=connected.routing.cpu, pure=False
             ).result()
 
-        digest = side_digest(right_side.directory)
         earlier = None if self_match else PreviousMatches.find(previous, params, digest)
 
         def work(cluster: Cluster, pieces: Sequence[Piece], out_dir: OutputDir, key: str) -> list[dict]:
@@ -153,7 +161,8 @@ def embedded_side(source, target: Path, *, model: str | None, **options) -> Side
     """``source`` itself if it is an ``embed`` output, else ``source`` embedded into ``target``."""
     manifest = _embed_manifest(source)
     if manifest is not None:
-        if model is not None and resolve_model(model).fingerprint != manifest["model"]["fingerprint"]:
+        trusted = options.get("trust_remote_code", False)
+        if model is not None and resolve_model(model, trust_remote_code=trusted).fingerprint != manifest["model"]["fingerprint"]:
             raise InputError(f"{source} holds vectors of {manifest['model']['name']}, not of --model {model}")
         directory = str(source)
     else:
@@ -237,17 +246,17 @@ class LeftBlock:
     row_offset: int
 
 
-def read_left(piece: Piece) -> tuple[LeftBlock, dict]:
+def read_left(piece: Piece) -> Prepared:
     """Read one left partition of an ``embed`` output as arrays (no Python objects per row)."""
     start = time.perf_counter()
-    table = read_piece_table(piece, ["id", "embedding"])
+    table = read_piece_table(piece, piece.columns)
     vectors, has_vector = vector_matrix(table.column("embedding").combine_chunks())
     block = LeftBlock(table.column("id").combine_chunks(), vectors, has_vector, piece.row_offset)
-    return block, {"read": time.perf_counter() - start}
+    return Prepared(block, {"read": time.perf_counter() - start}, piece_digest(piece))
 
 
 def match_and_write(
-    prepared: tuple[LeftBlock, dict], index: int, right_dir: str, top_k: int, min_score: float | None,
+    prepared: Prepared, index: int, right_dir: str, top_k: int, min_score: float | None,
     self_match: bool, specs: tuple[str, str] | None, ann_path: str | None, threads: int | None, writer: PartitionWriter,
     metadata: dict, previous: PreviousMatches | None = None,
 ) -> dict:
@@ -257,7 +266,7 @@ def match_and_write(
 
     from kbatch.topk import topk_blockwise
 
-    left, seconds = prepared
+    left, seconds = prepared.data, prepared.seconds
     start = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
@@ -301,7 +310,7 @@ def match_and_write(
     seconds["TopK"] = time.perf_counter() - start
     skipped = pd.DataFrame({"skip_reason": np.where(left.has_vector, None, "no_vector")})
     kept = {"kept_from_previous": len(left.ids) - len(searched)} if previous is not None else {}
-    partition = partition_record(index, skipped, seconds, matches=table.num_rows, **kept)
+    partition = partition_record(index, skipped, prepared, matches=table.num_rows, **kept)
     record = {**metadata, "partition": partition}
     writer.write(index, table, record)
     return record

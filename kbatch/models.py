@@ -1,16 +1,22 @@
-"""Find a sentence-transformers model on disk, offline, and fingerprint it.
+"""Find a sentence-transformers model on disk, offline, check it runs no code of its own, and
+fingerprint it.
 
-Resolution happens once in the client so a missing model fails before the cluster starts;
-workers load the resolved directory and never reach a model hub.
+Resolution happens once in the client so a missing, incomplete or code-carrying model fails
+before the cluster starts; workers load the resolved directory with the decision the client
+made and never reach a model hub.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from kbatch.errors import ModelError
 
@@ -19,32 +25,54 @@ from kbatch.errors import ModelError
 DEFAULT_MODEL = "use-m3"
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 _PACKAGED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
-# Modules kbatch ships: a model made of these and sentence-transformers' own loads
-# without trusting any other code.
-_OWN_MODULES = ("sentence_transformers.", "kbatch.")
-_SMALL_FILE = 1 << 20
+# The kbatch classes a model folder may name (use-m3's); they load from the installed
+# package, never from the folder. Any other class outside sentence-transformers is the
+# folder's own code.
+KBATCH_MODULES = ("kbatch.use_m3.modules.UseM3Embedding", "kbatch.use_m3.modules.UseM3Head")
+# What a worker needs beside a transformer's config.json, each one of these files.
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_MEMO = "fingerprints.json"
+_CHUNK = 1 << 22
+
+
+def cache_dir() -> Path:
+    """kbatch's own cache (built models, int8 exports, the fingerprint memo): ``$KBATCH_CACHE_DIR``,
+    else ``~/.cache/kbatch``."""
+    return Path(os.environ.get("KBATCH_CACHE_DIR", Path.home() / ".cache" / "kbatch")).expanduser()
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model directory and what identifies it: output written with another is refused."""
+    """A model directory and what identifies it: output written with another is refused.
+
+    ``trust_remote_code`` is the client's decision, which workers load with.
+    """
 
     name: str
     path: str
     fingerprint: str
     max_seq_length: int
+    trust_remote_code: bool = False
 
     def describe(self) -> dict:
         return {"name": self.name, "path": self.path, "fingerprint": self.fingerprint}
 
 
-def resolve_model(name_or_path: str = DEFAULT_MODEL) -> ModelSpec:
+def resolve_model(name_or_path: str = DEFAULT_MODEL, *, trust_remote_code: bool = False) -> ModelSpec:
     """A local directory, a model kbatch knows by name (``kbatch models list``), or one already in
-    the Hugging Face cache."""
+    the Hugging Face cache; refused when loading it would run the folder's own code and
+    ``trust_remote_code`` is not given, or when a worker could not load it."""
     path = _locate(name_or_path)
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise ModelError(f"{path} is not a sentence-transformers model directory (no modules.json or config.json)")
-    return ModelSpec(name_or_path, str(path), fingerprint(path), _max_seq_length(path))
+    try:
+        if not trust_remote_code:
+            refuse_code(path)
+        _check_complete(path)
+        return ModelSpec(name_or_path, str(path), fingerprint(path), _max_seq_length(path), trust_remote_code)
+    except OSError as exc:  # not the output's problem: exit 5, not "cannot write"
+        raise ModelError(f"{exc.filename or path}: cannot read the model ({exc.strerror or exc})") from None
 
 
 def _locate(name: str) -> Path:
@@ -83,10 +111,7 @@ def known_models() -> dict[str, str]:
 
 def module_types(path: str | Path) -> list[str]:
     """The class of each module in a model directory's ``modules.json`` (empty without one)."""
-    modules = Path(path) / "modules.json"
-    if not modules.is_file():
-        return []
-    return [module["type"] for module in json.loads(modules.read_text(encoding="utf-8"))]
+    return [module["type"] for module in _modules(Path(path))]
 
 
 def first_module(path: str | Path) -> str | None:
@@ -100,16 +125,115 @@ def is_transformer(path: str | Path) -> bool:
     return first_module(path) in (None, "Transformer")
 
 
-def load_sentence_transformer(path: str, device: str | None = None):
-    """``SentenceTransformer(path)`` offline, trusting the module code only when it is kbatch's own."""
+def load_sentence_transformer(path: str, device: str | None = None, trust_remote_code: bool = False):
+    """``SentenceTransformer(path)`` offline, running no code from the folder unless ``trust_remote_code``.
+
+    kbatch's module classes are handed to sentence-transformers (its ``_load_with_module_classes``,
+    in 6.0 and 6.2) so they come from the installed package whatever the folder holds; every
+    other class is sentence-transformers' own, or the folder's only when trusted. The folder is
+    checked again here: it may have changed since the client resolved it.
+    """
     import warnings
 
     from sentence_transformers import SentenceTransformer
 
-    trusted = all(kind.startswith(_OWN_MODULES) for kind in module_types(path))
+    if not trust_remote_code:
+        refuse_code(Path(path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SentenceTransformer(path, device=device, local_files_only=True, trust_remote_code=trusted)
+        return SentenceTransformer._load_with_module_classes(
+            path, _kbatch_classes(), device=device, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+
+
+def refuse_code(path: Path) -> None:
+    """Raise ModelError, one line, when loading ``path`` would run the folder's own code."""
+    why = _code_request(path)
+    if why is not None:
+        raise ModelError(f"{path}: {why}; pass --trust-remote-code if you trust it")
+
+
+def _code_request(path: Path) -> str | None:
+    """Which file asks for code beyond installed sentence-transformers, torch and kbatch, and how (None: none)."""
+    asks = "asks to run the folder's own code"
+    for kind in module_types(path):
+        if not _installed_class(kind):
+            return f"modules.json {asks} (module class {kind})"
+    for relative, file in _files(path):
+        why = _config_code(_read_json(file)) if fnmatch(file.name, "*config*.json") else None
+        if why is not None:
+            return f"{relative} {asks} ({why})"
+    return None
+
+
+def _config_code(config: Any) -> str | None:
+    """What in one config file names code: transformers' ``auto_map``, a Router's module classes,
+    a Dense activation (which sentence-transformers would otherwise quietly replace with Tanh) or
+    a WordEmbeddings tokenizer class."""
+    if not isinstance(config, dict):
+        return None
+    if "auto_map" in config:
+        return "auto_map"
+    types = config.get("types")
+    for kind in types.values() if isinstance(types, dict) else ():
+        if not _installed_class(kind):
+            return f"module class {kind}"
+    activation = config.get("activation_function")
+    if activation is not None and not (isinstance(activation, str) and activation.startswith("torch.")):
+        return f"activation {activation}"
+    tokenizer = config.get("tokenizer_class")
+    if isinstance(tokenizer, str) and "." in tokenizer and not _installed_class(tokenizer):
+        return f"tokenizer class {tokenizer}"
+    return None
+
+
+def _installed_class(kind: Any) -> bool:
+    return isinstance(kind, str) and (kind.startswith("sentence_transformers.") or kind in KBATCH_MODULES)
+
+
+def _kbatch_classes() -> dict[str, type]:
+    """kbatch's module classes by the name a model folder gives them, from the installed package."""
+    modules = {name: importlib.import_module(name.rsplit(".", 1)[0]) for name in KBATCH_MODULES}
+    return {name: getattr(module, name.rsplit(".", 1)[1]) for name, module in modules.items()}
+
+
+def _check_complete(path: Path) -> None:
+    """Raise ModelError, naming the folder, where a worker would fail to load the model for want of a file."""
+    from kbatch.use_m3 import EMBEDDING_MODULE, SENTENCEPIECE_FILE
+
+    modules = _modules(path)
+    home = path / modules[0].get("path", "") if modules else path
+    if first_module(path) == EMBEDDING_MODULE:
+        needs = {"its SentencePiece model": (SENTENCEPIECE_FILE,)}
+    elif is_transformer(path):
+        needs = {"config.json": ("config.json",), "tokenizer": _TOKENIZER_FILES, "weights": _WEIGHT_FILES}
+    else:
+        return
+    for what, names in needs.items():
+        if not any((home / name).is_file() for name in names):
+            raise ModelError(f"{home}: no {what} ({', '.join(names)}); kbatch cannot load this model")
+
+
+def _modules(path: Path) -> list[dict]:
+    """The entries of ``modules.json`` (empty without one), each with a ``type`` and a ``path``."""
+    file = path / "modules.json"
+    if not file.is_file():
+        return []
+    modules = _read_json(file)
+    if not isinstance(modules, list) or not all(_is_module(m) for m in modules):
+        raise ModelError(f"{file}: not a list of modules with a 'type' and a 'path' each")
+    return modules
+
+
+def _is_module(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("type"), str) and isinstance(entry.get("path", ""), str)
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{file}: not readable as JSON ({exc})") from None
 
 
 def _from_hub_cache(repo_id: str) -> Path:
@@ -128,31 +252,94 @@ def _from_hub_cache(repo_id: str) -> Path:
 
 
 def fingerprint(path: Path) -> str:
-    """Hash of file names, sizes, config contents and the edges of weight files.
+    """The model's identity, wherever it lives: SHA-256 over every file's relative path, size and
+    content (symlinks followed), first 16 hex digits.
 
-    Fast on multi-GB models yet changes when weights are retrained or replaced.
+    Each file's content digest is remembered in kbatch's cache by resolved path, size, mtime,
+    ctime and inode, so a model is read in full once rather than on every command.
     """
+    memo = _DigestMemo(cache_dir() / _MEMO)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts):
-        size = file.stat().st_size
-        digest.update(f"{file.relative_to(path)}:{size}".encode())
-        with file.open("rb") as handle:
-            if size <= _SMALL_FILE:
-                digest.update(handle.read())
-            else:
-                digest.update(handle.read(65536))
-                handle.seek(size - 65536)
-                digest.update(handle.read())
+    for relative, file in _files(path):
+        stat = file.stat()
+        digest.update(json.dumps([relative, stat.st_size, memo.digest(file, stat)]).encode() + b"\n")
+    memo.save()
     return digest.hexdigest()[:16]
 
 
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """Every regular file under ``root`` by relative posix path, sorted; symlinks are followed
+    (a model's weights may live elsewhere), a symlink loop is not."""
+    return sorted(_walk(root, root, frozenset()))
+
+
+def _walk(root: Path, directory: Path, ancestors: frozenset[str]) -> Iterator[tuple[str, Path]]:
+    real = os.path.realpath(directory)
+    if real in ancestors:
+        return
+    for entry in os.scandir(directory):
+        item = Path(entry.path)
+        if entry.is_dir():
+            yield from _walk(root, item, ancestors | {real})
+        elif entry.is_file():
+            yield item.relative_to(root).as_posix(), item
+
+
+def _file_digest(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _DigestMemo:
+    """Content digests of files already read, in one JSON file of kbatch's cache.
+
+    An unreadable memo is ignored and rewritten; concurrent writers merge what is on disk
+    before an atomic replace, and at worst a lost entry is hashed again.
+    """
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.entries = self._read()
+        self.fresh: dict[str, list] = {}
+
+    def digest(self, file: Path, stat: os.stat_result) -> str:
+        key = os.path.realpath(file)
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        known = self.entries.get(key)
+        if isinstance(known, list) and known[:-1] == stamp and isinstance(known[-1], str):
+            return known[-1]
+        self.fresh[key] = [*stamp, _file_digest(file)]
+        return self.fresh[key][-1]
+
+    def save(self) -> None:
+        """Add the new digests, dropping files that no longer exist; a cache that cannot be written is skipped."""
+        if not self.fresh:
+            return
+        from kbatch.io.writer import atomic_path
+
+        entries = {key: value for key, value in {**self._read(), **self.fresh}.items() if os.path.exists(key)}
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.file) as tmp:
+                tmp.write_text(json.dumps(entries), encoding="utf-8")
+        except OSError:
+            pass
+
+    def _read(self) -> dict[str, list]:
+        try:
+            entries = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+
 def _max_seq_length(path: Path) -> int:
-    for name in ("sentence_bert_config.json", "tokenizer_config.json"):
-        config = path / name
-        if config.is_file():
-            value = json.loads(config.read_text(encoding="utf-8")).get(
-                "max_seq_length" if name.startswith("sentence") else "model_max_length"
-            )
-            if isinstance(value, int) and 0 < value <= 100_000:
-                return value
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        config = _read_json(path / name) if (path / name).is_file() else None
+        value = config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, int) and 0 < value <= 100_000:
+            return value
     return 512

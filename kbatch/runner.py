@@ -13,11 +13,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from kbatch.cluster import Cluster
+from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, read_piece
 from kbatch.stages.base import Stage
 
@@ -25,12 +27,25 @@ from kbatch.stages.base import Stage
 current_step: ContextVar[str | None] = ContextVar("kbatch_step", default=None)
 
 
-def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: Sequence[Stage]) -> tuple[pd.DataFrame, dict]:
-    """Read one partition and run the CPU stages; returns the frame and stage seconds."""
+class Prepared(NamedTuple):
+    """What a partition's CPU task hands its finishing task.
+
+    ``data`` is the command's (a frame, pairs of frames, a block of vectors); ``seconds``
+    the stage times so far; ``input_digest`` the hash of the input rows it came from, which
+    the part file records and a rerun checks (:mod:`kbatch.io.identity`).
+    """
+
+    data: Any
+    seconds: dict[str, float]
+    input_digest: str
+
+
+def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: Sequence[Stage]) -> Prepared:
+    """Read one partition and run the CPU stages."""
     start = time.perf_counter()
     frame = read_piece(piece, text_col, id_col)
     seconds = {"read": time.perf_counter() - start}
-    return run_stages(frame, stages, seconds), seconds
+    return Prepared(run_stages(frame, stages, seconds), seconds, piece_digest(piece))
 
 
 def run_stages(frame: pd.DataFrame, stages: Sequence[Stage], seconds: dict[str, float]) -> pd.DataFrame:
@@ -42,7 +57,8 @@ def run_stages(frame: pd.DataFrame, stages: Sequence[Stage], seconds: dict[str, 
     return frame
 
 
-def prepare_and_finish(piece: Piece, prepare: Callable, prepare_args: tuple, finish: Callable[..., dict], finish_args: tuple) -> dict:
+def prepare_and_finish(piece: Piece, prepare: Callable[..., Prepared], prepare_args: tuple, finish: Callable[..., dict],
+                       finish_args: tuple) -> dict:
     """Both steps in one task, for commands whose finish also runs on CPU workers: the
     prepared frame never leaves the worker."""
     return finish(prepare(piece, *prepare_args), piece.index, *finish_args)
@@ -57,7 +73,7 @@ def run_partitions(
     progress: bool = True,
     label: str = "rows",
     finish_on_cpu: bool = False,
-    prepare: Callable = prepare_partition,
+    prepare: Callable[..., Prepared] = prepare_partition,
 ) -> list[dict]:
     """Submit every piece, wait for all, and return what ``finish`` returned for each.
 

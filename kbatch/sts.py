@@ -24,11 +24,12 @@ import pyarrow.parquet as pq
 from kbatch.cluster import Cluster
 from kbatch.command import RunOptions, partition_record, run_command
 from kbatch.embed import check_options, embedding_params, make_encode
+from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, read_piece
 from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
 from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import run_partitions, run_stages
+from kbatch.runner import Prepared, run_partitions, run_stages
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.base import Stage
 from kbatch.stages.encode import vector_matrix
@@ -42,6 +43,7 @@ def sts(
     col2: str = "sentence2",
     gold: str | None = None,
     model: str = DEFAULT_MODEL,
+    trust_remote_code: bool = False,
     quantize: str | None = None,
     token_budget: int | None = None,
     **options,
@@ -52,13 +54,13 @@ def sts(
     in the manifest). ``options`` are those of :class:`~kbatch.command.RunOptions`.
     """
     check_options("float32", None, quantize, token_budget)
-    spec = resolve_model(model)
+    spec = resolve_model(model, trust_remote_code=trust_remote_code)
     params = {"col2": col2, "gold": gold, **embedding_params(spec, None, True, "float32", quantize)}
 
     def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
         encode = make_encode(cluster, spec, None, True, "float32", quantize, token_budget)
         metadata = {"params": key, "model": spec.describe(), "quantize": quantize}
-        stages = (NormalizeText(), SubwordTokenize(spec.path, spec.max_seq_length))
+        stages = (NormalizeText(), SubwordTokenize.for_model(spec))
         return run_partitions(
             cluster, pieces, prepare=prepare_pairs, prepare_args=(col1, col2, gold, run.id_col, stages),
             finish=score_and_write, finish_args=(encode, PartitionWriter(str(out.path)), metadata, gold), progress=run.progress,
@@ -76,7 +78,8 @@ def sts(
 def evaluate(
     source, *, col1: str = "sentence1", col2: str = "sentence2", gold: str = "score", model: str = DEFAULT_MODEL, **options
 ) -> dict:
-    """Pearson and Spearman (× 100) of a model's cosine scores against gold scores."""
+    """Pearson and Spearman (× 100) of a model's cosine scores against gold scores; ``options``
+    (``trust_remote_code`` among them) go to :func:`sts`."""
     with tempfile.TemporaryDirectory(prefix="kbatch-evaluate-") as scratch:
         result = sts(source, Path(scratch) / "sts", col1=col1, col2=col2, gold=gold, model=model, **options)
     return {"model": result.manifest["model"]["name"], **result.manifest["metrics"]}
@@ -84,21 +87,21 @@ def evaluate(
 
 def prepare_pairs(
     piece: Piece, col1: str, col2: str, gold: str | None, id_col: str | None, stages: Sequence[Stage]
-) -> tuple[tuple[pd.DataFrame, pd.DataFrame], dict]:
+) -> Prepared:
     """Read a partition of pairs and run the CPU stages on both sentences, stacked."""
     start = time.perf_counter()
     pairs = read_piece(piece, col1, id_col, (col2,) + ((gold,) if gold else ()))
     seconds = {"read": time.perf_counter() - start}
     both = pd.DataFrame({"id": np.arange(2 * len(pairs)), "text": pd.concat([pairs["text"], pairs[col2]], ignore_index=True)})
-    return (pairs, run_stages(both, stages, seconds)), seconds
+    return Prepared((pairs, run_stages(both, stages, seconds)), seconds, piece_digest(piece))
 
 
 def score_and_write(
-    prepared: tuple[tuple[pd.DataFrame, pd.DataFrame], dict], index: int, encode: Encode, writer: PartitionWriter,
+    prepared: Prepared, index: int, encode: Encode, writer: PartitionWriter,
     metadata: dict, gold: str | None,
 ) -> dict:
     """Encode both sentences, take the cosine of each pair, write ``id, score[, gold]``."""
-    (pairs, both), seconds = prepared
+    (pairs, both), seconds = prepared.data, prepared.seconds
     start = time.perf_counter()
     both = encode(both)
     seconds["Encode"] = time.perf_counter() - start
@@ -111,7 +114,7 @@ def score_and_write(
         columns[gold_column(gold)] = pa.array(pd.to_numeric(pairs[gold], errors="coerce").to_numpy(dtype=np.float64), from_pandas=True)
     reasons = both["skip_reason"].to_numpy()
     pairs = pairs.assign(skip_reason=np.where(pd.notna(reasons[:n]), reasons[:n], reasons[n:]))
-    partition = partition_record(index, pairs, seconds, pairs_scored=int((~(missing[:n] | missing[n:])).sum()))
+    partition = partition_record(index, pairs, prepared, pairs_scored=int((~(missing[:n] | missing[n:])).sum()))
     record = {**metadata, **encode.describe(), "partition": partition}
     writer.write(index, pa.table(columns), record)
     return record

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib import metadata
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,7 +26,7 @@ from kbatch.command import RunOptions, partition_record, run_command
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.manifest import RunResult
-from kbatch.runner import run_partitions
+from kbatch.runner import Prepared, run_partitions
 from kbatch.stages import MorphAnalyze, NormalizeText
 
 # Per-row analyzer errors kept as examples in each partition's record.
@@ -81,12 +80,12 @@ def tokenize(
     return run_command("tokenize", source, output, params, run, work, lambda record: described)
 
 
-def write_tokens(prepared: tuple[pd.DataFrame, dict], index: int, writer: PartitionWriter, metadata: dict) -> dict:
+def write_tokens(prepared: Prepared, index: int, writer: PartitionWriter, metadata: dict) -> dict:
     """The finishing task of one partition: write ``id, tokens, tags`` atomically."""
-    frame, seconds = prepared
+    frame, seconds = prepared.data, prepared.seconds
     start = time.perf_counter()
     table = pa.table({"id": pa.array(frame["id"]), "tokens": pa.array(frame["tokens"]), "tags": pa.array(frame["tags"])})
-    partition = partition_record(index, frame, seconds, morphemes=pc.sum(pc.list_value_length(table["tokens"])).as_py() or 0)
+    partition = partition_record(index, frame, prepared, morphemes=pc.sum(pc.list_value_length(table["tokens"])).as_py() or 0)
     failed = frame[frame["analyzer_error"].notna()].head(ERROR_EXAMPLES)
     partition["errors"] = [{"id": str(i), "error": e} for i, e in zip(failed["id"], failed["analyzer_error"], strict=True)]
     record = {**metadata, "partition": partition}

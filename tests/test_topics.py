@@ -168,4 +168,5 @@ def test_cli_prints_quality_and_refuses_bad_options(domains, tmp_path):
     manifest = json.loads((tmp_path / "cli" / "_kbatch.json").read_text())
     assert manifest["metrics"]["label_col"] == "domain"
     bad = subprocess.run([*command[:-1], "--plot", "map.pdf"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 3 and bad.stderr.strip() == "kbatch: error: --plot must end in .html or .png, got 'map.pdf'"
+    assert bad.returncode == 3 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("kbatch: error: --plot must end in .html or .png, got 'map.pdf' (details: ")

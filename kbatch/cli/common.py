@@ -36,6 +36,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_debug_option(parser)
 
 
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    """--trust-remote-code: the only way a model folder's own Python code runs (commands that load a model)."""
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the model folder run its own Python code (auto_map, custom module classes); "
+                             "only for folders you trust")
+
+
 def add_debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 

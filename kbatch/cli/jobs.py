@@ -63,12 +63,11 @@ def add_parser(commands) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from kbatch.jobs.run import run_job
-    from kbatch.jobs.spec import load_job
+    from kbatch.jobs.spec import check_date, load_job
 
     job = load_job(args.job)
-    if args.date is not None and not _is_date(args.date):
-        raise InputError(f"--date must be YYYY-MM-DD, got {args.date!r}")
-    run_job(job, args.date or _default_date(job), progress=args.progress)
+    date = _default_date(job) if args.date is None else check_date(args.date)
+    run_job(job, date, progress=args.progress)
     return 0
 
 
@@ -96,13 +95,6 @@ def runs_command(args: argparse.Namespace) -> int:
 
     print(format_runs(find_runs(args.directory)))
     return 0
-
-
-def _is_date(text: str) -> bool:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").strftime("%Y-%m-%d") == text
-    except ValueError:
-        return False
 
 
 def _default_date(job) -> str:

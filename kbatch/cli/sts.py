@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from kbatch.cli.common import add_command, add_debug_option, add_input_options, add_run_options, cluster_file, run_and_summarize
+from kbatch.cli.common import (
+    add_command,
+    add_debug_option,
+    add_input_options,
+    add_run_options,
+    add_trust_option,
+    cluster_file,
+    run_and_summarize,
+)
 from kbatch.models import DEFAULT_MODEL
 
 STS_EXAMPLES = """\
@@ -65,20 +73,21 @@ def _add_pair_options(parser: argparse.ArgumentParser, gold_default: str | None)
     gold_help = f"gold similarity column (default: {gold_default})" if gold_default else "gold similarity column, if any"
     parser.add_argument("--gold", default=gold_default, help=gold_help)
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or cached hub name (default: {DEFAULT_MODEL})")
+    add_trust_option(parser)
 
 
 def run_sts(args: argparse.Namespace) -> int:
     from kbatch.sts import sts
 
     options = {"col1": args.col1, "col2": args.col2, "gold": args.gold, "model": args.model, "quantize": args.quantize,
-               "token_budget": args.token_budget}
+               "token_budget": args.token_budget, "trust_remote_code": args.trust_remote_code}
     return run_and_summarize(sts, args, "sts", **options)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from kbatch.sts import evaluate
 
-    result = evaluate(args.sts, col1=args.col1, col2=args.col2, gold=args.gold, model=args.model,
+    result = evaluate(args.sts, col1=args.col1, col2=args.col2, gold=args.gold, model=args.model, trust_remote_code=args.trust_remote_code,
                       cluster=cluster_file(args.cluster), progress=not args.json)
     if args.json:
         print(json.dumps({"file": args.sts, **result}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
-from kbatch.cli.common import add_command, add_input_options, add_run_options, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
 from kbatch.topics.pipeline import METHODS
 
 EXAMPLES = """\
@@ -49,6 +49,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--keyword-diversity", type=float, default=0.0, help="0 (default) to 1: re-rank topic words by MMR")
     parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
     parser.add_argument("--model", help="model for embedding (default: use-m3, or that of --embeddings)")
+    add_trust_option(parser)
     parser.add_argument("--analyzer", default=DEFAULT_ANALYZER, choices=list(ANALYZERS), help=f"(default: {DEFAULT_ANALYZER})")
     parser.add_argument("--pos", default="nouns", help="morphemes that describe topics: nouns (default), content, or tags")
     parser.add_argument("--stopwords", help="builtin (default), none, or a file of words")
@@ -63,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.topics import topics
 
     names = ("n_topics", "method", "fit_sample", "reduce_dims", "min_cluster_size", "top_words", "keyword_diversity", "embeddings",
-             "model", "analyzer", "pos", "stopwords", "label_col", "plot", "seed")
+             "model", "trust_remote_code", "analyzer", "pos", "stopwords", "label_col", "plot", "seed")
     return run_and_summarize(topics, args, "topics", **{name: getattr(args, name) for name in names})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_command, add_debug_option
+from kbatch.cli.common import add_command, add_debug_option, add_trust_option
 from kbatch.models import DEFAULT_BASE_MODEL
 
 EXAMPLES = """\
@@ -37,6 +37,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--dev", help="KorSTS-style scored pairs to evaluate on after each epoch")
     parser.add_argument("-o", "--output", required=True, help="new directory for the trained model")
     parser.add_argument("--base", default=DEFAULT_BASE_MODEL, help="model to start from (default: %(default)s, packaged)")
+    add_trust_option(parser)
     parser.add_argument("--epochs", type=float, default=1.0, help="(default: 1)")
     parser.add_argument("--batch-size", type=int, default=16, help="(default: 16)")
     parser.add_argument("--lr", type=float, default=5e-5, help="learning rate (default: 5e-5)")
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.train import TrainSettings, train
 
     settings = TrainSettings(args.epochs, args.batch_size, args.lr, args.warmup, args.seed, args.loss)
-    card = train(args.task, args.train, args.output, dev=args.dev, base=args.base, settings=settings, progress=args.progress)
+    card = train(args.task, args.train, args.output, dev=args.dev, base=args.base, trust_remote_code=args.trust_remote_code,
+                 settings=settings, progress=args.progress)
     quality = ""
     if card["dev_before"] and card["dev_after"]:
         quality = f"; dev Spearman {card['dev_before']['spearman']:.2f} -> {card['dev_after']['spearman']:.2f}"

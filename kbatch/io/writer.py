@@ -37,6 +37,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:  # pyarrow's write errors name no file
+            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -98,7 +102,14 @@ class OutputDir:
             index = meta["partition"]["index"]
             if index < n_partitions and file.name == part_name(index):
                 done[index] = meta
+            else:  # a partition the input no longer has (it shrank): its rows must not stay in the output
+                file.unlink()
         return done
+
+    def start_writing(self) -> None:
+        """Withdraw the manifest before any part changes: until this run writes its own, the
+        output does not claim to be complete."""
+        self.manifest_path.unlink(missing_ok=True)
 
     def write_manifest(self, manifest: dict) -> None:
         with atomic_path(self.manifest_path) as tmp:

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import string
 import sys
 import time
 from pathlib import Path
@@ -23,8 +25,8 @@ import pyarrow.dataset as ds
 
 from kbatch import monitor
 from kbatch.command import connect, performance_report
-from kbatch.config import load_cluster_config
-from kbatch.errors import KbatchError
+from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.errors import InputError, KbatchError, OutputConflictError
 from kbatch.io.lock import output_lock
 from kbatch.io.writer import atomic_path
 from kbatch.jobs.report import write_run_report
@@ -44,13 +46,15 @@ def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.std
             return json.loads((root / RUN_MANIFEST).read_text(encoding="utf-8"))
         inputs = job.inputs_for(date)
         partial = root.with_name(f"{root.name}.partial")
+        _check_places(job, root, partial, inputs)
+        config = load_cluster_config(job.cluster)  # a bad cluster file fails before the night's folder exists
         partial.mkdir(parents=True, exist_ok=True)
         run = {"job": job.name, "date": date, "job_file": job.file, "status": "running",
                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": [], "dashboard": None,
                "performance_report": "performance.html"}
         started = time.perf_counter()
         try:
-            _run_steps(job, inputs, partial, root, run, progress, log)
+            _run_steps(job, config, inputs, partial, root, run, progress, log)
             run["status"] = "complete"
         except BaseException as exc:
             run.update(status="failed", error=_one_line(exc))
@@ -64,8 +68,9 @@ def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.std
     return run
 
 
-def _run_steps(job: Job, inputs: dict[str, str], partial: Path, root: Path, run: dict, progress: bool, log: TextIO) -> None:
-    config = load_cluster_config(job.cluster)
+def _run_steps(
+    job: Job, config: ClusterConfig, inputs: dict[str, str], partial: Path, root: Path, run: dict, progress: bool, log: TextIO
+) -> None:
     with connect(config, None, log) as cluster, performance_report(partial / "performance.html"):
         run["dashboard"] = cluster.dashboard_link
         page = monitor.install(cluster.client)
@@ -85,7 +90,7 @@ def _run_step(
     step: Step, outputs: dict[str, str], partial: Path, cache: str | None, earlier: Path | None, client, progress: bool, log: TextIO
 ) -> dict:
     function = command_function(step.command)
-    target = partial / step.name
+    target = _step_folder(partial, step.name)
     options = {**step.options, "client": client, "progress": progress, "log": log}
     if cache is not None and step.command in ("embed", "match", "topics"):
         options["cache"] = cache
@@ -126,16 +131,54 @@ def _run_step(
 
 def previous_night(job: Job, date: str) -> Path | None:
     """The latest complete night of ``job`` before ``date``, whose matches a night can reuse."""
-    pattern = job.output.format(date="*")
-    anchor = Path(pattern).anchor
-    nights = []
-    for path in Path(anchor or ".").glob(pattern[len(anchor):]):
-        manifest = path / RUN_MANIFEST
-        if manifest.is_file():
-            run = json.loads(manifest.read_text(encoding="utf-8"))
-            if run.get("status") == "complete" and run.get("date", "") < date:
-                nights.append((run["date"], path))
+    nights = [(night, path) for path in map(Path, glob.glob(_night_pattern(job.output)))
+              if (night := _night_of(job, path)) is not None and night < date]
     return max(nights)[1] if nights else None
+
+
+def _night_pattern(template: str) -> str:
+    """The output template as a glob: ``{date}`` matches any name, every other character only itself."""
+    return "".join(glob.escape(text) + ("*" if field else "") for text, field, _, _ in string.Formatter().parse(template))
+
+
+def _night_of(job: Job, path: Path) -> str | None:
+    """The date of a complete night of ``job`` at ``path``, or None: a copy (``2026-11-25.bak``)
+    or another job's night that the glob also finds is not this job's output for its date."""
+    try:
+        run = json.loads((path / RUN_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no _run.json, or not JSON
+        return None
+    if not isinstance(run, dict) or run.get("status") != "complete" or run.get("job") != job.name:
+        return None
+    try:
+        return run["date"] if job.output_for(run.get("date")) == path else None
+    except InputError:  # no date, or not a date
+        return None
+
+
+def _check_places(job: Job, root: Path, partial: Path, inputs: dict[str, str]) -> None:
+    """What a night writes must lie outside every input folder, whose files the next night
+    would read as rows; the cache outlives the night, so it must lie outside the night's
+    folder, which the final rename moves."""
+    written = {"the night's folder": root, **({"the cache": Path(job.cache)} if job.cache else {})}
+    for what, place in written.items():
+        for name, path in inputs.items():
+            if Path(path).is_dir() and _within(place, Path(path)):
+                raise InputError(f"job {job.name}: {what} ({place}) lies inside input {name!r} ({path}), which would read its files")
+    if job.cache and (_within(Path(job.cache), root) or _within(Path(job.cache), partial)):
+        raise InputError(f"job {job.name}: the cache ({job.cache}) lies inside the night's folder ({root}); put it beside the nights")
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _step_folder(partial: Path, name: str) -> Path:
+    """Where a step writes: inside the night's partial folder, whatever a link there points to."""
+    target = partial / name
+    if not _within(target, partial):
+        raise OutputConflictError(f"step {name!r} would write to {target.resolve()}, outside the night's folder {partial}")
+    return target
 
 
 def _cache_counts(step: Step, target: Path, counts: dict) -> dict | None:

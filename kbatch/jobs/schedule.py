@@ -43,6 +43,11 @@ _NAME_NUMBERS = {name: i + 1 for i, name in enumerate(_MONTHS.split("|"))} | {na
 _MAX_NAP_SECONDS = 60.0
 _SYSTEMD_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+")
+# What no quoting carries into each target, and why it is refused.
+_UNWRITABLE = {
+    "crontab line": (re.compile(r"[\x00-\x1f\x7f]|\\%"), "a control character or a backslash before '%'"),
+    "systemd unit": (re.compile(r"[\x00-\x1f\x7f]"), "a control character"),
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ def crontab_line(schedule: Schedule, command: list[str], log_path: str, *, workd
     ``%`` is escaped because cron turns a bare one into a newline. ``CRON_TZ`` is honoured
     by cronie (Fedora, RHEL, Arch); Debian's cron ignores it and uses the system zone.
     """
+    _check_words([*command, log_path, *([workdir] if workdir is not None else [])], "crontab line")
     shell = " ".join(shlex.quote(part) for part in command) + f" >> {shlex.quote(log_path)} 2>&1"
     if workdir is not None:
         shell = f"cd {shlex.quote(workdir)} && {shell}"
@@ -125,6 +131,7 @@ def systemd_units(schedule: Schedule, name: str, command: list[str], workdir: st
     ``next_after``, systemd skips a time that a spring-forward change removes."""
     if not _UNIT_NAME.fullmatch(name):
         raise InputError(f"systemd unit name {name!r} may hold only letters, digits and ':_.\\-'")
+    _check_words([*command, workdir], "systemd unit")
     service = (
         f"[Unit]\nDescription=kbatch job {name}\n\n"
         f"[Service]\nType=oneshot\nWorkingDirectory={workdir.replace('%', '%%')}\n"
@@ -185,6 +192,16 @@ def _join_runs(numbers: list[int], label: Callable[[int], str]) -> str:
         else:
             runs.append([number])
     return ",".join(f"{label(run[0])}..{label(run[-1])}" if len(run) > 2 else ",".join(map(label, run)) for run in runs)
+
+
+def _check_words(words: list[str], target: str) -> None:
+    """Refuse what no quoting carries: a control character ends the line, so a newline in a
+    path would add a crontab entry or a unit directive; and cron, which turns ``\\%`` into
+    ``%``, has no way to write a backslash before a ``%``."""
+    unwritable, why = _UNWRITABLE[target]
+    for word in words:
+        if unwritable.search(word):
+            raise InputError(f"cannot write {word!r} into a {target}: it holds {why}")
 
 
 def _systemd_quote(part: str) -> str:

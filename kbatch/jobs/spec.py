@@ -4,11 +4,15 @@ An unknown key, an option a command does not take, a step that names an input no
 defined, or (for a given date) an input file that is not there is an error that names it:
 a typo in a job file must fail at 02:00 with a clear line, not do something else.
 
+Names become folder names and words of a crontab line or systemd unit, so job, input and
+step names are identifiers, never paths; path templates fill in ``{date}`` and nothing
+else, and the date is a real ``YYYY-MM-DD`` date.
+
 ::
 
     name: nightly_product_matching
     schedule: {cron: "0 2 * * *", timezone: Asia/Seoul}
-    cluster: cluster.yaml              # optional; default: ./cluster.yaml if present, else local
+    cluster: cluster.yaml              # optional; default: a local cluster (never the cwd cron starts in)
     cache: out/cache                   # optional embedding cache shared by every night
     inputs:
       offers: data/offers/{date}.parquet
@@ -22,7 +26,10 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
+import string
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -43,6 +50,10 @@ COMMAND_SOURCES = {
 }
 # Options a job may not set: the job decides where outputs go and how the run is shown.
 RESERVED_OPTIONS = frozenset({"client", "cluster", "progress", "log", "output", "cache", "report"})
+# No '.', '/' or whitespace: a name is a folder of the night, a crontab word and part of a
+# systemd unit name, and must stay one word in each.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+NAME_RULE = "letters, digits, '_' and '-', starting with a letter or digit, at most 64"
 
 
 @dataclass(frozen=True)
@@ -65,11 +76,11 @@ class Job:
     cache: str | None = None
 
     def output_for(self, date: str) -> Path:
-        return Path(self.output.format(date=date))
+        return Path(self.output.format(date=check_date(date)))
 
     def inputs_for(self, date: str) -> dict[str, str]:
         """Input paths of ``date``; a missing one is an error naming it."""
-        paths = {name: path.format(date=date) for name, path in self.inputs.items()}
+        paths = {name: path.format(date=check_date(date)) for name, path in self.inputs.items()}
         for name, path in paths.items():
             if not Path(path).exists():
                 raise InputError(f"job {self.name}: input {name!r} ({path}) does not exist")
@@ -86,7 +97,9 @@ def load_job(path: str | os.PathLike[str]) -> Job:
     except yaml.YAMLError as exc:
         raise InputError(f"{where} is not valid YAML: {exc}".replace("\n", " ")) from None
     raw = _mapping(raw, where, JOB_KEYS, required=("name", "inputs", "steps", "output"))
-    inputs = {str(k): str(v) for k, v in _mapping(raw["inputs"], f"{where}: inputs").items()}
+    name = _name(raw["name"], where)
+    inputs = {_name(k, f"{where}: inputs", "input name"): _template(v, f"{where}: input {k!r}")
+              for k, v in _mapping(raw["inputs"], f"{where}: inputs").items()}
     if not isinstance(raw["steps"], list) or not raw["steps"]:
         raise InputError(f"{where}: 'steps' must be a non-empty list")
     steps: list[Step] = []
@@ -96,13 +109,73 @@ def load_job(path: str | os.PathLike[str]) -> Job:
     if raw.get("schedule") is not None:
         timing = _mapping(raw["schedule"], f"{where}: schedule", ("cron", "timezone"), required=("cron",))
         schedule = Schedule.parse(str(timing["cron"]), str(timing.get("timezone", "UTC")))
-    return Job(str(raw["name"]), str(path), inputs, tuple(steps), str(raw["output"]), schedule,
-               _optional_str(raw.get("cluster")), _optional_str(raw.get("cache")))
+    return Job(name, str(path), inputs, tuple(steps), _output(raw["output"], f"{where}: 'output'"),
+               schedule, _optional_str(raw.get("cluster")), _cache(raw.get("cache"), f"{where}: 'cache'"))
+
+
+def check_date(date: str) -> str:
+    """``date`` if it is a real ``YYYY-MM-DD`` date: it becomes part of every path of the night."""
+    try:
+        if datetime.strptime(date, "%Y-%m-%d").strftime("%Y-%m-%d") == date:
+            return date
+    except (TypeError, ValueError):
+        pass
+    raise InputError(f"the date of a night must be a real date written YYYY-MM-DD (--date 2026-11-26), got {date!r}")
+
+
+def _name(value, where: str, key: str = "name") -> str:
+    """An identifier: a name becomes a folder of the night and a word of a crontab line."""
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise InputError(f"{where}: {key} {value!r} is not an identifier ({NAME_RULE})")
+    return value
+
+
+def _template(value, where: str) -> str:
+    """A path in which only ``{date}`` is filled in: ``str.format`` would also read
+    attributes and items (``{date.__class__}``) or fail on any other name."""
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise InputError(f"{where} must be a path of printable characters, got {value!r}")
+    other = [p for p in _placeholders(value, where) if p != "{date}"]
+    if other:
+        raise InputError(f"{where}: {value!r} may use only the placeholder {{date}}, not {other[0]}")
+    return value
+
+
+def _placeholders(template: str, where: str) -> list[str]:
+    """Every ``{...}`` field of ``template`` as written, e.g. ``{date}`` or ``{date.year}``."""
+    try:
+        parts = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise InputError(f"{where}: {template!r} is not a path template ({exc}); write a literal brace twice") from None
+    return ["{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}" for name, spec, conversion in parts]
+
+
+def _output(value, where: str) -> str:
+    """The nights' folder template: without ``{date}`` every night would be the first one,
+    and a last part ``..`` is no folder a night can be renamed to."""
+    template = _template(value, where)
+    if "{date}" not in _placeholders(template, where):
+        raise InputError(f"{where}: {template!r} must contain {{date}}, so that each night has its own folder")
+    if Path(template.format(date="2000-01-01")).name in ("", ".."):
+        raise InputError(f"{where}: {template!r} must end in a folder name")
+    return template
+
+
+def _cache(value, where: str) -> str | None:
+    """The cache is shared by every night and is never formatted: a placeholder would be a folder name."""
+    if value is None:
+        return None
+    template = _template(value, where)
+    if _placeholders(template, where):
+        raise InputError(f"{where}: {template!r} is shared by every night and takes no {{date}}")
+    return template
 
 
 def _step(entry, where: str, known: set[str]) -> Step:
     entry = _mapping(entry, where, STEP_KEYS, required=("name", "command"))
-    name, command = str(entry["name"]), str(entry["command"])
+    name, command = _name(entry["name"], where), str(entry["command"])
+    if name in known:
+        raise InputError(f"{where}: name {name!r} is already an input or an earlier step")
     if command not in COMMAND_SOURCES:
         raise InputError(f"{where}: unknown command {command!r} (one of {', '.join(COMMAND_SOURCES)})")
     allowed = COMMAND_SOURCES[command]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ import pyarrow as pa
 
 from kbatch.errors import ModelError
 from kbatch.stages.base import Stage
+
+if TYPE_CHECKING:
+    from kbatch.models import ModelSpec
 
 # Texts longer than this many characters per allowed token are cut before tokenizing:
 # no tokenizer yields fewer tokens per character, and a 100,000-character review would
@@ -41,10 +44,10 @@ class SubwordTokenizer(Protocol):
 class FastTokenizer:
     """A Hugging Face fast tokenizer, truncating to ``max_length``."""
 
-    def __init__(self, model_path: str, max_length: int) -> None:
+    def __init__(self, model_path: str, max_length: int, trust_remote_code: bool = False) -> None:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         if not tokenizer.is_fast:
             raise ModelError(f"{model_path}: kbatch needs a fast (Rust) tokenizer, i.e. a tokenizer.json")
         self.unk_token_id = tokenizer.unk_token_id
@@ -61,14 +64,15 @@ class FastTokenizer:
 
 
 @lru_cache(maxsize=4)
-def load_tokenizer(model_path: str, max_length: int) -> SubwordTokenizer:
-    """The model's tokenizer, set to truncate, loaded once per worker process."""
+def load_tokenizer(model_path: str, max_length: int, trust_remote_code: bool = False) -> SubwordTokenizer:
+    """The model's tokenizer, set to truncate, loaded once per worker process; the folder's own
+    tokenizer code runs only when the user trusted it (``--trust-remote-code``)."""
     from kbatch.models import first_module
     from kbatch.use_m3 import EMBEDDING_MODULE, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
     if first_module(model_path) == EMBEDDING_MODULE:
         return SentencePieceTokenizer(str(Path(model_path) / SENTENCEPIECE_FILE), max_length)
-    return FastTokenizer(model_path, max_length)
+    return FastTokenizer(model_path, max_length, trust_remote_code)
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,18 @@ class SubwordTokenize(Stage):
 
     model_path: str
     max_seq_length: int
+    trust_remote_code: bool = False
 
     needs = ("text", "skip_reason")
     adds = ("input_ids", "n_tokens", "truncated")
 
+    @classmethod
+    def for_model(cls, spec: ModelSpec) -> SubwordTokenize:
+        """The stage for a resolved model, with the trust the client checked."""
+        return cls(spec.path, spec.max_seq_length, spec.trust_remote_code)
+
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
-        tokenizer = load_tokenizer(self.model_path, self.max_seq_length)
+        tokenizer = load_tokenizer(self.model_path, self.max_seq_length, self.trust_remote_code)
         keep = frame["skip_reason"].isna().to_numpy()
         texts = frame["text"].to_numpy()[keep]
         limit = self.max_seq_length * CHARS_PER_TOKEN_LIMIT

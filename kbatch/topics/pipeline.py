@@ -24,15 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.analyzers import DEFAULT_ANALYZER
-from kbatch.command import RunOptions, connect, performance_report
+from kbatch.command import RunOptions, check_output_apart, connect, performance_report
 from kbatch.config import ClusterConfig, load_cluster_config
-from kbatch.errors import InputError
+from kbatch.errors import InputError, ModelError
 from kbatch.io.lock import output_lock
 from kbatch.io.reader import plan_input
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
 from kbatch.manifest import RunResult, params_key, versions
 from kbatch.match import embedded_side
-from kbatch.models import DEFAULT_MODEL
+from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
 from kbatch.runner import follow
 from kbatch.tokenize import tokenize
 from kbatch.topics import tasks
@@ -63,6 +63,7 @@ def topics(
     representatives: int = 3,
     embeddings: str | os.PathLike[str] | None = None,
     model: str | None = None,
+    trust_remote_code: bool = False,
     analyzer: str = DEFAULT_ANALYZER,
     pos: str = "nouns",
     stopwords: str | os.PathLike[str] | None = None,
@@ -90,6 +91,10 @@ def topics(
     text_col, id_col, progress, log = run_options.text_col, run_options.id_col, run_options.progress, run_options.log
     started = time.perf_counter()
     out = Path(output)
+    for read in (source, embeddings) if embeddings is not None else (source,):
+        check_output_apart(out, read)
+    if model is not None or embeddings is None:
+        resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
     params = {"command": "topics", "n_topics": n_topics, "method": method, "fit_sample": fit_sample, "reduce_dims": reduce_dims,
               "min_cluster_size": min_cluster_size, "top_words": top_words, "keyword_diversity": keyword_diversity,
               "representatives": representatives, "analyzer": analyzer, "pos": pos, "stopwords": str(stopwords),
@@ -102,8 +107,8 @@ def topics(
             common = {"text_col": text_col, "id_col": id_col, "client": connected.client, "progress": progress, "log": log,
                       "overwrite": run_options.overwrite, "partition_rows": run_options.partition_rows}
             step = time.perf_counter()
-            vectors_dir, vector_rows, model_path, vectors_key = _document_vectors(source, embeddings, out / "_embeddings", model,
-                                                                                  {**common, "cache": cache})
+            vectors_dir, vector_rows, spec, vectors_key = _document_vectors(
+                source, embeddings, out / "_embeddings", model, {**common, "cache": cache, "trust_remote_code": trust_remote_code})
             seconds["embed"] = time.perf_counter() - step
             step = time.perf_counter()
             morphemes = tokenize(source, out / "_tokens", analyzer=analyzer, pos=pos, stopwords=stopwords, **common)
@@ -111,7 +116,7 @@ def topics(
             seconds["tokenize"] = time.perf_counter() - step
             if morphemes.manifest["rows_in"] != vector_rows:
                 raise InputError(f"--embeddings has {vector_rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
-            params.update(input=morphemes.manifest["input"]["sha256"], vectors=vectors_key)
+            params.update(input=morphemes.manifest["params"]["input"], vectors=vectors_key)
             key = params_key(params)
             OutputDir(out).prepare(key, 0, run_options.overwrite)
             source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
@@ -127,7 +132,7 @@ def topics(
             shutil.rmtree(doc_topics, ignore_errors=True)
             doc_topics.mkdir(parents=True)
             summary = run.assign(blocks, fitted, inputs, PartitionWriter(str(doc_topics)), {"params": key}, representatives)
-            encoding = _word_encoding(model_path, connected) if keyword_diversity > 0 else None
+            encoding = _word_encoding(spec, connected) if keyword_diversity > 0 else None
             table = run.on_worker(tasks.describe_topics, summary, fitted, top_words, keyword_diversity, encoding).result()
             metrics = run.quality(blocks, inputs, table, summary)
             points = run.on_worker(tasks.plot_points, fitted, sample, PLOT_POINTS, seed).result() if plot else None
@@ -242,31 +247,38 @@ def _block_rows(rows: int, cluster) -> int:
     return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, math.ceil(rows / (4 * workers)))))
 
 
-def _document_vectors(source, embeddings, target: Path, model: str | None, options: dict) -> tuple[str, int, str, str]:
-    """Directory, row count, model path and a fingerprint of the document vectors: ``embeddings``
+def _document_vectors(source, embeddings, target: Path, model: str | None, options: dict) -> tuple[str, int, ModelSpec, str]:
+    """Directory, row count, model and a fingerprint of the document vectors: ``embeddings``
     as given (an ``embed`` output or Parquet with ``id`` and ``embedding``), else ``source`` embedded."""
-    from kbatch.models import resolve_model
-
     manifest_path = Path(embeddings) / MANIFEST if embeddings is not None else None
     if embeddings is None or (manifest_path.is_file() and json.loads(manifest_path.read_text()).get("command") == "embed"):
         side = embedded_side(embeddings if embeddings is not None else source, target, model=model, **options)
-        directory, model_path, key = side.directory, resolve_model(side.model.get("path") or side.model["name"]).path, side.params_key
+        directory, spec, key = side.directory, _model_of(side, options.get("trust_remote_code", False)), side.params_key
     else:
-        directory, model_path, key = str(embeddings), resolve_model(model or DEFAULT_MODEL).path, None
+        spec = resolve_model(model or DEFAULT_MODEL, trust_remote_code=options.get("trust_remote_code", False))
+        directory, key = str(embeddings), None
     plan = plan_input(directory, "embedding", "id", text_flag="--embeddings 'embedding' column", text_is_string=False)
     if not pa.types.is_fixed_size_list(pq.read_schema(plan.pieces[0].path).field("embedding").type):
         raise InputError(f"{embeddings}: 'embedding' must be a fixed-size list of floats, as kbatch embed writes")
-    return directory, plan.rows, model_path, key or plan.fingerprint["sha256"]
+    return directory, plan.rows, spec, key or plan.fingerprint["paths_sha256"]
 
 
-def _word_encoding(model_path: str, cluster) -> tuple:
+def _model_of(side, trust_remote_code: bool) -> ModelSpec:
+    """The model that made ``side``'s vectors, to encode keyword candidates beside them: refused when
+    the model found under its name or path is no longer that model."""
+    spec = resolve_model(side.model.get("path") or side.model["name"], trust_remote_code=trust_remote_code)
+    if spec.fingerprint != side.model["fingerprint"]:
+        raise ModelError(f"{side.directory} holds vectors of {side.model['name']} (fingerprint {side.model['fingerprint']}), "
+                         f"but the model at {spec.path} is now another ({spec.fingerprint}); embed again or pass that model's output")
+    return spec
+
+
+def _word_encoding(spec: ModelSpec, cluster) -> tuple:
     """The subword and encode stages that embed candidate words for MMR, as the documents were."""
     from kbatch.embed import make_encode
-    from kbatch.models import resolve_model
     from kbatch.stages import SubwordTokenize
 
-    spec = resolve_model(model_path)
-    return SubwordTokenize(spec.path, spec.max_seq_length), make_encode(cluster, spec, None, True, "float32", None, None)
+    return SubwordTokenize.for_model(spec), make_encode(cluster, spec, None, True, "float32", None, None)
 
 
 def _write_topics(out: Path, table: pd.DataFrame, key: str) -> None:

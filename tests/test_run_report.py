@@ -77,6 +77,9 @@ def by_label(page: str) -> dict[str, ET.Element]:
 
 
 def test_complete_run_shows_every_step_and_cache_hit_rate(tmp_path, run):
+    (tmp_path / "reports" / "2026-11-26").mkdir(parents=True)
+    (tmp_path / "reports" / "2026-11-26" / "performance.html").write_text("<html></html>", encoding="utf-8")
+
     path = write_run_report(tmp_path / "reports" / "2026-11-26" / "report.html", run)
 
     assert path == str(tmp_path / "reports" / "2026-11-26" / "report.html")
@@ -85,10 +88,9 @@ def test_complete_run_shows_every_step_and_cache_hit_rate(tmp_path, run):
         assert name in page
     assert "99.0% (49,500 hits / 500 misses)" in page
     assert "7 min 38 s" in page
-    assert '<a href="http://127.0.0.1:8787/status">' in page
-    assert '<a href="performance.html">' in page
+    assert '<a href="performance.html">Dask performance report</a>' in page
     assert not re.search(r"<script|<link|@import|url\(|src=", page)  # nothing to run, nothing to fetch
-    assert [p.name for p in (tmp_path / "reports" / "2026-11-26").iterdir()] == ["report.html"]  # no temporary file left
+    assert sorted(p.name for p in (tmp_path / "reports" / "2026-11-26").iterdir()) == ["performance.html", "report.html"]
 
 
 def test_score_histogram_has_one_bar_per_bin_and_labelled_axes(tmp_path, run):
@@ -97,7 +99,26 @@ def test_score_histogram_has_one_bar_per_bin_and_labelled_axes(tmp_path, run):
     chart = by_label((tmp_path / "report.html").read_text(encoding="utf-8"))["histogram of match scores"]
     assert len(list(chart.iter(f"{SVG}rect"))) == len(EDGES) - 1
     labels = [text.text for text in chart.iter(f"{SVG}text")]
-    assert {"0", "0.5", "1", "598", "match score", "count"} <= set(labels)
+    assert {"0", "0.5", "1", "match score", "count"} <= set(labels)
+
+
+@pytest.mark.parametrize(
+    ("tallest", "scale"),
+    [(598, ["0", "200", "400", "600"]), (321, ["0", "100", "200", "300", "400"]), (3, ["0", "1", "2", "3"]), (0, ["0", "1"]),
+     (12_345, ["0", "5,000", "10,000", "15,000"])],
+)  # fmt: skip
+def test_score_histogram_counts_are_round_numbers_up_to_the_tallest_bar(tmp_path, run, tallest, scale):
+    run["steps"][1]["score_histogram"]["counts"] = [0] * 19 + [tallest]
+
+    write_run_report(tmp_path / "report.html", run)
+
+    chart = by_label((tmp_path / "report.html").read_text(encoding="utf-8"))["histogram of match scores"]
+    counts = [text for text in chart.iter(f"{SVG}text") if text.get("text-anchor") == "end"]
+    assert [text.text for text in counts] == scale
+    grid = sorted(float(line.get("y1")) for line in chart.iter(f"{SVG}line") if line.get("stroke") == "#e6e6e6")
+    assert grid == pytest.approx(sorted(float(text.get("y")) - 4 for text in counts))  # a grid line at each number
+    bar = list(chart.iter(f"{SVG}rect"))[-1]
+    assert float(bar.get("height")) == pytest.approx((grid[-1] - grid[0]) * tallest / float(scale[-1].replace(",", "")), abs=0.1)
 
 
 def test_topic_sizes_go_largest_first_with_korean_keywords_and_grey_outliers(tmp_path, run):
@@ -106,6 +127,7 @@ def test_topic_sizes_go_largest_first_with_korean_keywords_and_grey_outliers(tmp
     chart = by_label((tmp_path / "report.html").read_text(encoding="utf-8"))["topic sizes"]
     labels = [text.text for text in chart.iter(f"{SVG}text") if text.get("text-anchor") == "end"]
     assert labels == ["0 · 배송 포장 빠름", "1 · 가격 할인", "outliers"]
+    assert "topics: topic sizes (2 topics, 30 outliers)" in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert [rect.get("fill") for rect in chart.iter(f"{SVG}rect")][2] == "#b0b0b0"
     assert chart.find(f"{SVG}rect/{SVG}title").text == "topic 0: 배송, 포장, 빠름, 만족 (120 documents)"
 
@@ -163,11 +185,32 @@ def test_run_without_steps_still_writes_a_page(tmp_path):
     assert page.rstrip().endswith("</html>")
 
 
+def test_dashboard_is_shown_as_gone_and_the_performance_report_linked_instead(tmp_path, run):
+    (tmp_path / "performance.html").write_text("<html></html>", encoding="utf-8")
+
+    write_run_report(tmp_path / "report.html", run)
+
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'href="http://127.0.0.1:8787' not in page  # the run's cluster, and its dashboard, are gone when anyone reads this
+    assert "Dask dashboard: <code>http://127.0.0.1:8787/status</code> (live only while the run was going)" in page
+    assert '<a href="performance.html">Dask performance report</a> (the task stream, profiles and bandwidth of this run' in page
+
+
+def test_a_performance_report_that_was_not_written_is_not_linked(tmp_path, run):
+    write_run_report(tmp_path / "report.html", run)
+
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<a href" not in page
+    assert "Dask performance report: performance.html was not written next to this page" in page
+
+
 def test_links_that_would_run_script_are_shown_as_text(tmp_path, run):
-    run["dashboard"] = "javascript:alert(1)"
+    run["dashboard"] = run["performance_report"] = "javascript:alert(1)"
+    (tmp_path / "javascript:alert(1)").write_text("", encoding="utf-8")  # even a file of that name is linked as a file
 
     write_run_report(tmp_path / "report.html", run)
 
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'href="javascript:' not in page
-    assert "Dask dashboard: javascript:alert(1)" in page
+    assert '<a href="javascript%3Aalert%281%29">' in page
+    assert "Dask dashboard: <code>javascript:alert(1)</code>" in page

@@ -6,7 +6,8 @@ import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
 from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
-from kbatch.topics.pipeline import METHODS
+from kbatch.topics.clustering import OUTLIER_PERCENTILE
+from kbatch.topics.pipeline import METHODS, OUTLIERS
 
 EXAMPLES = """\
 examples:
@@ -24,8 +25,10 @@ examples:
 
 Steps: embed (OUTPUT/_embeddings, resumable) and morphemes (OUTPUT/_tokens, nouns by
 default) -> fit on --fit-sample documents (hdbscan, kmeans; minibatch then streams all)
--> every document assigned on the workers -> c-TF-IDF of morphemes per topic, counted per
-partition and summed in a tree -> NPMI coherence and topic diversity of the top words.
+-> every document assigned on the workers (hdbscan: an outlier as close to a topic as
+its members are joins it, unless --outliers keep) -> c-TF-IDF of morphemes per topic,
+counted per partition and summed in a tree -> NPMI coherence and topic diversity of the
+top words.
 Outputs: OUTPUT/doc_topics/ (id, topic int32 with -1 = outlier, score float32),
 OUTPUT/topics.parquet (topic, size, keywords, keyword_scores, representative_ids),
 OUTPUT/_kbatch.json (how the count was chosen, quality, timings).
@@ -40,11 +43,16 @@ def add_parser(commands) -> None:
     )
     add_input_options(parser, "topics", "column of the documents", "as embed and tokenize choose")
     parser.add_argument("--n-topics", default="auto",
-                        help="auto (default: hdbscan's own count, k-means' best silhouette) or a number (hdbscan merges down to it)")
+                        help="auto (default: hdbscan's own count, k-means' best silhouette) or a number N: exactly N topics "
+                             "(hdbscan merges down to N, or k-means makes N when HDBSCAN finds fewer)")
     parser.add_argument("--method", default="hdbscan", choices=METHODS, help="(default: hdbscan)")
     parser.add_argument("--fit-sample", type=int, default=20_000, help="documents the model is fitted on (default: 20,000)")
     parser.add_argument("--reduce-dims", type=int, help="PCA to this many dimensions before clustering (default: none; hdbscan 10)")
     parser.add_argument("--min-cluster-size", type=int, help="hdbscan: smallest topic (default: sample/1000, at least 10)")
+    parser.add_argument("--outliers", default="nearest", choices=OUTLIERS,
+                        help="hdbscan: nearest (default) = a document HDBSCAN leaves out joins its nearest topic when it is as "
+                             f"close to it as {100 - OUTLIER_PERCENTILE:g}%% of HDBSCAN's own members are to theirs; "
+                             "keep = it stays an outlier (topic -1)")
     parser.add_argument("--top-words", type=int, default=10, help="keywords per topic (default: 10)")
     parser.add_argument("--keyword-diversity", type=float, default=0.0, help="0 (default) to 1: re-rank topic words by MMR")
     parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
@@ -56,6 +64,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--label-col", help="gold labels: print NMI and ARI of the topics against them")
     parser.add_argument("--plot", help="write sizes, top words and a 2-D map of documents to FILE.html or FILE.png")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and fitting (default: 0)")
+    parser.add_argument("--previous", help="an earlier topics output of this corpus: its topics keep their ids here")
     add_run_options(parser)
     parser.set_defaults(run=run)
 
@@ -63,6 +72,6 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from kbatch.topics import topics
 
-    names = ("n_topics", "method", "fit_sample", "reduce_dims", "min_cluster_size", "top_words", "keyword_diversity", "embeddings",
-             "model", "trust_remote_code", "analyzer", "pos", "stopwords", "label_col", "plot", "seed")
+    names = ("n_topics", "method", "fit_sample", "reduce_dims", "min_cluster_size", "outliers", "top_words", "keyword_diversity",
+             "embeddings", "model", "trust_remote_code", "analyzer", "pos", "stopwords", "label_col", "plot", "seed", "previous")
     return run_and_summarize(topics, args, "topics", **{name: getattr(args, name) for name in names})

@@ -11,9 +11,9 @@ import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
-from kbatch.html import OUTLIER, OUTLIER_COLOUR, page
+from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks, topic_counts
 from kbatch.io.writer import atomic_path
 
 STATUS_COLOURS = {"complete": "#2e7d32", "reused": "#1565c0", "failed": "#c62828", "skipped": "#9e9e9e"}
@@ -23,12 +23,13 @@ SCORE_COLOUR = "#3cb44b"
 MAX_TOPIC_BARS = 30  # more bars than this are unreadable
 LABEL_WORDS = 3
 MISSING = "—"
-LINKS = (("dashboard", "Dask dashboard"), ("performance_report", "Dask performance report"))
+PERFORMANCE = "Dask performance report"
+PERFORMANCE_WHAT = "the task stream, profiles and bandwidth of this run, saved when it ended"
+DASHBOARD_NOTE = "live only while the run was going"
 STEP_COLUMNS = ("step", "command", "status", "rows", "rows done", "seconds", "rows/s", "cache hit rate", "output")
-SAFE_SCHEMES = ("", "http", "https", "file")  # anything else (javascript:, data:) is shown as text, never linked
 
 BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, BAR_WIDTH, VALUE_WIDTH = 20, 6, 260, 420, 90
-HIST_WIDTH, HIST_HEIGHT, HIST_LEFT, HIST_BOTTOM, HIST_TOP, HIST_TICKS = 640, 260, 60, 44, 12, 10
+HIST_WIDTH, HIST_HEIGHT, HIST_LEFT, HIST_BOTTOM, HIST_TOP, HIST_TICKS, HIST_COUNT_TICKS = 640, 260, 60, 44, 12, 10, 5
 
 
 def write_run_report(path: str | os.PathLike[str], run: dict) -> str:
@@ -39,7 +40,7 @@ def write_run_report(path: str | os.PathLike[str], run: dict) -> str:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        tmp.write_text(_page(run), encoding="utf-8")
+        tmp.write_text(_page(run, target.parent), encoding="utf-8")
     return str(target)
 
 
@@ -47,10 +48,15 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _page(run: dict) -> str:
+def _page(run: dict, folder: Path) -> str:
     steps = run.get("steps") or []
     title = f"{run.get('job') or 'run'} {run.get('date') or ''}".strip()
-    sections = [_header(run), _steps_table(steps), *(chart for step in steps for chart in _step_charts(step)), _seconds_chart(steps)]
+    sections = [
+        _header(run, folder),
+        _steps_table(steps),
+        *(chart for step in steps for chart in _step_charts(step)),
+        _seconds_chart(steps),
+    ]
     body = "\n".join(section for section in sections if section)
     css = (
         "svg text { font-family: inherit; font-size: 12px; }\n"
@@ -63,12 +69,13 @@ def _page(run: dict) -> str:
 # --- header and table -------------------------------------------------------------------------------------------------
 
 
-def _header(run: dict) -> str:
+def _header(run: dict, folder: Path) -> str:
     span = f"{_e(run.get('started_at') or MISSING)} → {_e(run.get('finished_at') or MISSING)}"
     facts = [
         f"status {_badge(run.get('status'))}",
         f"duration {_e(_duration(run.get('seconds')))} ({span})",
-        *(_link(run[key], text) for key, text in LINKS if run.get(key)),
+        *_performance(run.get("performance_report"), folder),
+        *([f"Dask dashboard: <code>{_e(run['dashboard'])}</code> ({DASHBOARD_NOTE})"] if run.get("dashboard") else []),
     ]
     items = "\n".join(f"<li>{fact}</li>" for fact in facts)
     error = f'<pre class="error">{_e(run["error"])}</pre>' if run.get("error") else ""
@@ -84,18 +91,17 @@ def _status_colour(status: str | None) -> str:
     return STATUS_COLOURS.get(status or "", UNKNOWN_COLOUR)
 
 
-def _link(url: str, text: str) -> str:
-    """A link when the URL is one a browser opens as a page; otherwise the URL as text, so the page runs no script."""
-    if not _safe_url(url):
-        return f"{_e(text)}: {_e(url)}"
-    return f'<a href="{html.escape(url, quote=True)}">{_e(text)}</a>'
+def _performance(report: str | None, folder: Path) -> list[str]:
+    """The performance report, linked when it is there to open: the dashboard's pictures of this run, kept after it.
 
-
-def _safe_url(url: str) -> bool:
-    try:
-        return urlsplit(url).scheme.lower() in SAFE_SCHEMES
-    except ValueError:  # malformed (an unclosed IPv6 bracket): not worth failing the report over
-        return False
+    The dashboard closes with the run's cluster, so a link to it would be dead by the time anyone reads this page. The link
+    is the file's path, percent-encoded, so no value in the manifest can make it a ``javascript:`` URL.
+    """
+    if not report:
+        return []
+    if not (folder / report).is_file():
+        return [f"{PERFORMANCE}: {_e(report)} was not written next to this page"]
+    return [f'<a href="{html.escape(quote(report), quote=True)}">{PERFORMANCE}</a> ({PERFORMANCE_WHAT})']
 
 
 def _duration(seconds: float | None) -> str:
@@ -193,44 +199,61 @@ def _step_charts(step: dict) -> list[str]:
 
 
 def _histogram(histogram: dict) -> str:
-    """Vertical bars, one per bin, with score edges below and counts on the left."""
+    """Vertical bars, one per bin, with score edges below and round counts on the left."""
     edges, counts = histogram.get("edges") or [], histogram.get("counts") or []
     if not counts or len(edges) != len(counts) + 1:
         return f"<p>No score histogram to draw ({len(counts)} counts for {len(edges)} edges).</p>"
     plot_width, plot_height = HIST_WIDTH - HIST_LEFT - 10, HIST_HEIGHT - HIST_BOTTOM - HIST_TOP
-    base, tallest, bin_width = HIST_TOP + plot_height, max(counts) or 1, plot_width / len(counts)
-    parts = []
+    step = nice_step(max(counts), HIST_COUNT_TICKS, whole=True)
+    scale = ticks(0, max(max(counts), 1), step)  # the axis runs to the first round count at or above the tallest bar
+    base, top, bin_width = HIST_TOP + plot_height, scale[-1], plot_width / len(counts)
+    parts = _count_scale(scale, step, plot_width, plot_height)
     for i, count in enumerate(counts):
-        height, tooltip = plot_height * count / tallest, f"{edges[i]:g}–{edges[i + 1]:g}: {count:,}"
+        height, tooltip = plot_height * count / top, f"{edges[i]:g}–{edges[i + 1]:g}: {count:,}"
         parts.append(_rect(HIST_LEFT + i * bin_width, base - height, bin_width - 1, height, SCORE_COLOUR, tooltip))
     every = -(-len(counts) // HIST_TICKS)  # at most HIST_TICKS + 1 edge labels, so they never overlap
     parts += [
         f'<text x="{HIST_LEFT + i * bin_width:.1f}" y="{base + 16}" text-anchor="middle">{edges[i]:g}</text>'
         for i in range(0, len(edges), every)
     ]
-    return _svg(HIST_WIDTH, HIST_HEIGHT, parts + _histogram_axes(plot_width, plot_height, tallest), "histogram of match scores")
+    return _svg(HIST_WIDTH, HIST_HEIGHT, parts + _histogram_axes(plot_width, plot_height), "histogram of match scores")
 
 
-def _histogram_axes(plot_width: float, plot_height: float, tallest: int) -> list[str]:
-    """The two axis lines, the count scale and the axis titles."""
+def _count_scale(scale: list[float], step: float, plot_width: float, plot_height: float) -> list[str]:
+    """A light line across the plot and a number on the left at each round count, under the bars."""
+    parts = []
+    for value in scale:
+        y = HIST_TOP + plot_height * (1 - value / scale[-1])
+        parts += [
+            f'<line x1="{HIST_LEFT}" y1="{y:.1f}" x2="{HIST_LEFT + plot_width}" y2="{y:.1f}" stroke="#e6e6e6"/>',
+            f'<text x="{HIST_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick_text(value, step)}</text>',
+        ]
+    return parts
+
+
+def _histogram_axes(plot_width: float, plot_height: float) -> list[str]:
+    """The two axis lines and the axis titles."""
     base, middle = HIST_TOP + plot_height, HIST_TOP + plot_height / 2
     return [
         f'<line x1="{HIST_LEFT}" y1="{base}" x2="{HIST_LEFT + plot_width}" y2="{base}" stroke="#444"/>',
         f'<line x1="{HIST_LEFT}" y1="{HIST_TOP}" x2="{HIST_LEFT}" y2="{base}" stroke="#444"/>',
-        f'<text x="{HIST_LEFT - 6}" y="{base}" text-anchor="end">0</text>',
-        f'<text x="{HIST_LEFT - 6}" y="{HIST_TOP + 10}" text-anchor="end">{tallest:,}</text>',
         f'<text x="{HIST_LEFT + plot_width / 2:.1f}" y="{HIST_HEIGHT - 6}" text-anchor="middle">match score</text>',
         f'<text x="14" y="{middle:.1f}" text-anchor="middle" transform="rotate(-90 14 {middle:.1f})">count</text>',
     ]
 
 
 def _topics_chart(name: str, topic_sizes: list[dict]) -> str:
-    """Largest topics first, outliers in grey among them, so a swollen outlier bucket stands out."""
+    """The largest topics and the outliers, largest first, outliers in grey among them, so a swollen outlier bucket stands out.
+
+    Topics are counted apart from the outliers, as in the topics table and the plot.
+    """
     ranked = sorted(topic_sizes, key=lambda t: (-t["size"], t["topic"]))
-    shown = ranked[:MAX_TOPIC_BARS]
-    caption = f"{len(ranked)} topics" if len(ranked) == len(shown) else f"largest {len(shown)} of {len(ranked)} topics"
-    bars = [_topic_bar(topic) for topic in shown]
-    return f"<h2>{_e(name)}: topic sizes ({caption})</h2>\n{_hbars(bars, 'topic sizes')}"
+    real = [t for t in ranked if t["topic"] != OUTLIER]
+    outliers = next((t["size"] for t in ranked if t["topic"] == OUTLIER), None)
+    kept = {t["topic"] for t in real[:MAX_TOPIC_BARS]} | {OUTLIER}
+    bars = [_topic_bar(topic) for topic in ranked if topic["topic"] in kept]
+    caption = topic_counts(len(real), outliers, MAX_TOPIC_BARS)
+    return f"<h2>{_e(name)}: topic sizes ({_e(caption)})</h2>\n{_hbars(bars, 'topic sizes')}"
 
 
 def _topic_bar(topic: dict) -> Bar:

@@ -94,7 +94,7 @@ def _run_step(
     options = {**step.options, "client": client, "progress": progress, "log": log}
     if cache is not None and step.command in ("embed", "match", "topics"):
         options["cache"] = cache
-    if earlier is not None and step.command == "match":
+    if earlier is not None and step.command in ("match", "topics"):  # last night's matches to reuse, topic ids to keep
         options["previous"] = str(earlier / step.name)
     sources = {kind: outputs[name] for kind, name in step.sources.items()}
     token = current_step.set(step.name)

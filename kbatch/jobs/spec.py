@@ -48,8 +48,8 @@ COMMAND_SOURCES = {
     "topics": ("input", "embeddings"),
     "match": ("left", "right"),
 }
-# Options a job may not set: the job decides where outputs go and how the run is shown.
-RESERVED_OPTIONS = frozenset({"client", "cluster", "progress", "log", "output", "cache", "report"})
+# Options a job may not set: the job decides where outputs go, which night they build on and how the run is shown.
+RESERVED_OPTIONS = frozenset({"client", "cluster", "progress", "log", "output", "cache", "report", "previous"})
 # No '.', '/' or whitespace: a name is a folder of the night, a crontab word and part of a
 # systemd unit name, and must stay one word in each.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

@@ -2,6 +2,8 @@
 
 With nouns, ``배송 상태`` (two adjacent nouns in ``배송상태가 좋아요``) is a candidate, but two
 nouns separated by a particle or verb are not joined: a compound, not any two nouns.
+A noise morpheme (jamo such as ㄷ, tagged a noun; anything the analyzer did not know) is
+never part of one (:mod:`kbatch.analyzers.noise`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from kbatch.analyzers.noise import is_noise
 from kbatch.stages.base import Stage
 
 
@@ -19,7 +22,7 @@ def morpheme_ngrams(tokens, tags, keep: frozenset[str], stopwords: frozenset[str
     found: dict[str, None] = {}
     run: list[str] = []
     for form, tag in zip([*tokens, ""], [*tags, ""], strict=True):
-        if tag in keep and form not in stopwords:
+        if tag in keep and form not in stopwords and not is_noise(form, tag):
             run.append(form)
             continue
         for n in range(1, max_n + 1):

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from kbatch.errors import InputError
+from kbatch.topics.clustering import best_topics, cover_all
 from kbatch.topics.ctm import CombinedTM, CTMSettings
 
 VOCABULARY_SIZE = 2_000
@@ -31,15 +32,22 @@ class ContextualTopics:
 
     vocabulary: tuple[str, ...]
     model: CombinedTM
+    bias: np.ndarray | None = None  # per-topic additions to probabilities that leave no topic empty (see cover_all)
 
     @property
     def n_topics(self) -> int:
         return self.model.n_topics
 
+    def scores(self, vectors: np.ndarray, tokens: pa.ListArray) -> np.ndarray:
+        return self.model.transform(bags(tokens, self.vocabulary), vectors)
+
     def assign(self, vectors: np.ndarray, tokens: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
-        theta = self.model.transform(bags(tokens, self.vocabulary), vectors)
-        topic = np.argmax(theta, axis=1).astype(np.int32)
-        return topic, theta[np.arange(len(topic)), topic].astype(np.float32)
+        """Topic (int32) and its probability (float32) of each row."""
+        return best_topics(self.scores(vectors, tokens), self.bias)
+
+    def covering(self, sample: np.ndarray, tokens: pa.ListArray) -> ContextualTopics:
+        """This model with every topic won by some document of ``sample``."""
+        return replace(self, bias=cover_all(self.scores(sample, tokens)))
 
     def top_words(self, n: int) -> list[tuple[list[str], list[float]]]:
         return self.model.top_words(self.vocabulary, n)

@@ -36,10 +36,13 @@ from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
 from kbatch.runner import follow
 from kbatch.tokenize import tokenize
 from kbatch.topics import tasks
+from kbatch.topics.continuity import PreviousTopics, carry_ids, public_table
 from kbatch.topics.quality import nmi_ari, npmi, topic_diversity
 from kbatch.topics.summary import add_up, tree_reduce
 
 METHODS = ("hdbscan", "kmeans", "minibatch", "ctm")
+# hdbscan: outliers close to a topic join it (the default), or all stay outliers.
+OUTLIERS = ("nearest", "keep")
 # Rows per block: enough for fast matrix products, few enough MiB per task (20,000 x 384 floats = 30 MiB).
 MAX_BLOCK_ROWS = 20_000
 MIN_BLOCK_ROWS = 1_000
@@ -58,6 +61,7 @@ def topics(
     fit_sample: int = 20_000,
     reduce_dims: int | None = None,
     min_cluster_size: int | None = None,
+    outliers: str = "nearest",
     top_words: int = 10,
     keyword_diversity: float = 0.0,
     representatives: int = 3,
@@ -71,6 +75,7 @@ def topics(
     plot: str | os.PathLike[str] | None = None,
     seed: int = 0,
     cache: str | os.PathLike[str] | None = None,
+    previous: str | os.PathLike[str] | None = None,
     **options,
 ) -> RunResult:
     """Find topics in the ``text_col`` of ``source``: writes ``doc_topics/`` (``id, topic, score``),
@@ -79,14 +84,19 @@ def topics(
 
     ``method``: ``hdbscan`` (BERTopic's clustering, fitted on ``fit_sample`` documents in
     ``reduce_dims`` = 10 PCA dimensions: finds the number of topics and the outliers itself;
-    a given ``n_topics`` merges its closest clusters), ``kmeans`` (fitted on the sample;
+    a given ``n_topics`` merges its closest clusters, or k-means makes them when it finds fewer;
+    ``outliers="nearest"`` lets an outlier join its nearest topic when it is about as close
+    as HDBSCAN's own members are, ``"keep"`` leaves every outlier -1), ``kmeans`` (fitted on the sample;
     ``n_topics="auto"`` picks k by silhouette), ``minibatch`` (k-means then updated by every
     block) or ``ctm`` (CombinedTM on bags of morphemes + vectors). ``embeddings`` reuses
     vectors: an ``embed`` output or Parquet with ``id`` and ``embedding`` in source row order.
-    ``cache`` is an embedding cache directory (:mod:`kbatch.cache`). ``options`` are those of
+    ``cache`` is an embedding cache directory (:mod:`kbatch.cache`). ``previous`` is an earlier
+    ``topics`` output: a topic that is one of its topics keeps that topic's id
+    (:mod:`kbatch.topics.continuity`). ``options`` are those of
     :class:`~kbatch.command.RunOptions` (``partition_rows`` applies to the embed and tokenize steps).
     """
-    k = _check(n_topics, method, fit_sample, top_words, keyword_diversity, plot)
+    earlier = PreviousTopics.read(previous) if previous is not None else None
+    k = _check(n_topics, method, outliers, fit_sample, top_words, keyword_diversity, plot)
     run_options = RunOptions(**options)
     text_col, id_col, progress, log = run_options.text_col, run_options.id_col, run_options.progress, run_options.log
     started = time.perf_counter()
@@ -96,7 +106,7 @@ def topics(
     if model is not None or embeddings is None:
         resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
     params = {"command": "topics", "n_topics": n_topics, "method": method, "fit_sample": fit_sample, "reduce_dims": reduce_dims,
-              "min_cluster_size": min_cluster_size, "top_words": top_words, "keyword_diversity": keyword_diversity,
+              "min_cluster_size": min_cluster_size, "outliers": outliers, "top_words": top_words, "keyword_diversity": keyword_diversity,
               "representatives": representatives, "analyzer": analyzer, "pos": pos, "stopwords": str(stopwords),
               "label_col": label_col, "seed": seed, "text_col": text_col, "id_col": id_col}
     cluster = run_options.cluster
@@ -126,17 +136,22 @@ def topics(
             run = _Run(connected, progress, seconds)
             blocks = plan_input(vectors_dir, "embedding", "id", _block_rows(vector_rows, connected), text_is_string=False).pieces
             settings = tasks.FitSettings(method, k, reduce_dims or (HDBSCAN_DIMS if method == "hdbscan" else None),
-                                         min_cluster_size, seed, CTM_EPOCHS)
+                                         min_cluster_size, seed, CTM_EPOCHS, outliers)
             sample, fitted, how = run.fit(blocks, inputs, settings, fit_sample)
+            ids = carry_ids(run.on_worker(tasks.sample_centroids, fitted, sample).result(), earlier)
             doc_topics = out / "doc_topics"
             shutil.rmtree(doc_topics, ignore_errors=True)
             doc_topics.mkdir(parents=True)
-            summary = run.assign(blocks, fitted, inputs, PartitionWriter(str(doc_topics)), {"params": key}, representatives)
+            summary = run.assign(blocks, fitted, inputs, PartitionWriter(str(doc_topics)), {"params": key}, representatives, ids)
             encoding = _word_encoding(spec, connected) if keyword_diversity > 0 else None
             table = run.on_worker(tasks.describe_topics, summary, fitted, top_words, keyword_diversity, encoding).result()
             metrics = run.quality(blocks, inputs, table, summary)
+            table = public_table(table, ids, run.on_worker(_vector_sums, summary).result())
             points = run.on_worker(tasks.plot_points, fitted, sample, PLOT_POINTS, seed).result() if plot else None
-        _write_topics(out, table, key)
+            if points is not None:
+                points["topic"] = np.where(points["topic"] >= 0, ids[np.maximum(points["topic"], 0)], -1)
+        last_id = max(earlier.last_id if earlier else -1, int(ids.max()))
+        _write_topics(out, table, key, last_id)
         if plot:
             from kbatch.topics.plot import write_plot
 
@@ -144,6 +159,8 @@ def topics(
         counts = {"topics": int((table.topic >= 0).sum()), "outliers": int(table.loc[table.topic == -1, "size"].sum())}
         manifest = _manifest(params, key, morphemes, vectors_dir, len(blocks), table, metrics, how, counts, seconds, started, vector_rows,
                              plot)
+        kept = int((ids <= earlier.last_id).sum()) if earlier else 0
+        manifest["topic_ids"] = {"previous": str(previous) if earlier else None, "kept": kept, "new": len(ids) - kept}
         OutputDir(out).write_manifest(manifest)
         return RunResult(str(out), manifest)
 
@@ -168,19 +185,17 @@ class _Run:
         model = self.client.submit(_first, fitted, resources=self.cpu)
         how = self.client.submit(_second, fitted, resources=self.cpu).result()
         if settings.method == "minibatch":
-            from kbatch.topics.clustering import finish_minibatch
-
             for block in blocks:
                 model = self.client.submit(tasks.update_block, model, block, resources=self.cpu, pure=False)
-            model = self.client.submit(finish_minibatch, model, resources=self.cpu)
+            model = self.client.submit(tasks.finish_minibatch, model, sample, resources=self.cpu)
             model.result()
         self.seconds["fit"] = time.perf_counter() - start
         return sample, model, how
 
-    def assign(self, blocks, model, inputs: tasks.Inputs, writer: PartitionWriter, metadata: dict, keep: int):
+    def assign(self, blocks, model, inputs: tasks.Inputs, writer: PartitionWriter, metadata: dict, keep: int, ids: np.ndarray):
         """Every block assigned and written, with a progress bar; the future of their summed summary."""
         start = time.perf_counter()
-        futures = [self.client.submit(tasks.assign_block, b, model, inputs, writer, metadata, keep, resources=self.cpu,
+        futures = [self.client.submit(tasks.assign_block, b, model, inputs, writer, metadata, keep, ids, resources=self.cpu,
                                       priority=-b.index, pure=False) for b in blocks]
         follow(self.client, futures, [b.rows for b in blocks], "documents", self.progress)
         self.seconds["assign"] = time.perf_counter() - start
@@ -208,6 +223,10 @@ class _Run:
         return metrics
 
 
+def _vector_sums(summary) -> np.ndarray:
+    return summary.vector_sums
+
+
 def _first(pair: tuple):
     return pair[0]
 
@@ -220,10 +239,12 @@ def _contingency(summary) -> pd.Series:
     return summary.contingency if summary.contingency is not None else pd.Series(dtype="int64")
 
 
-def _check(n_topics, method: str, fit_sample: int, top_words: int, diversity: float, plot) -> int | None:
+def _check(n_topics, method: str, outliers: str, fit_sample: int, top_words: int, diversity: float, plot) -> int | None:
     """``n_topics`` as a number (``None`` for auto), after refusing options that cannot work."""
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if outliers not in OUTLIERS:
+        raise InputError(f"--outliers must be one of {', '.join(OUTLIERS)}, got {outliers!r}")
     if str(n_topics) == "auto":
         k = None
     elif str(n_topics).isdigit() and int(n_topics) >= 2:
@@ -281,10 +302,14 @@ def _word_encoding(spec: ModelSpec, cluster) -> tuple:
     return SubwordTokenize.for_model(spec), make_encode(cluster, spec, None, True, "float32", None, None)
 
 
-def _write_topics(out: Path, table: pd.DataFrame, key: str) -> None:
+def _write_topics(out: Path, table: pd.DataFrame, key: str, last_id: int) -> None:
+    """``topics.parquet``, recording the largest topic id this run or any before it used, so that a
+    later run never gives a new topic the id of one that is gone."""
+    dimension = len(next(c for c in table["centroid"] if c is not None)) if (table.topic >= 0).any() else 0
     schema = pa.schema([("topic", pa.int32()), ("size", pa.int64()), ("keywords", pa.list_(pa.string())),
-                        ("keyword_scores", pa.list_(pa.float32())), ("representative_ids", pa.list_(pa.string()))],
-                       metadata={b"kbatch": json.dumps({"params": key}).encode()})
+                        ("keyword_scores", pa.list_(pa.float32())), ("representative_ids", pa.list_(pa.string())),
+                        ("centroid", pa.list_(pa.float32(), dimension))],
+                       metadata={b"kbatch": json.dumps({"params": key, "last_topic_id": last_id}).encode()})
     with atomic_path(out / "topics.parquet") as tmp:
         pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), tmp)
 
@@ -311,11 +336,13 @@ def _manifest(params: dict, key: str, tokens: RunResult, vectors_dir: str, block
         "rows_done": rows - no_topic,
         "rows_skipped": {"no_text": no_topic} if no_topic else {},
         "counts": counts,
+        "outlier_share": round(counts["outliers"] / (rows - no_topic), 4) if rows > no_topic else 0.0,
         "metrics": metrics,
         "outputs": {"doc_topics": "doc_topics", "topics": "topics.parquet", "plot": str(plot) if plot else None},
         "output_schema": {"doc_topics": {"id": "id", "topic": "int32 (-1 = outlier, null = no text)", "score": "float32"},
                           "topics": {"topic": "int32", "size": "int64", "keywords": "list<string>",
-                                     "keyword_scores": "list<float32>", "representative_ids": "list<string>"}},
+                                     "keyword_scores": "list<float32>", "representative_ids": "list<string>",
+                                     "centroid": "fixed_size_list<float32>[dim]"}},
         "seconds": {"total": round(total, 3), **{k: round(v, 3) for k, v in seconds.items()}},
         "throughput_rows_per_s": {"total": round(rows / total, 2),
                                   "processing": round(rows / topic_steps, 2) if topic_steps else 0.0},

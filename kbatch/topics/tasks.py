@@ -18,7 +18,7 @@ from kbatch.io.reader import Piece, read_piece_table
 from kbatch.io.rows import Source, read_rows
 from kbatch.io.writer import PartitionWriter
 from kbatch.stages.encode import vector_matrix
-from kbatch.topics.clustering import fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
+from kbatch.topics.clustering import OUTLIER_PERCENTILE, fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
 from kbatch.topics.summary import TopicSummary, summarize
 
 # Characters of a document shown in the plot's tooltip.
@@ -45,6 +45,7 @@ class FitSettings:
     min_cluster_size: int | None
     seed: int
     epochs: int
+    outliers: str  # hdbscan: "nearest" (outliers close to a topic join it) or "keep"
 
 
 @dataclass
@@ -89,7 +90,8 @@ def fit_topics(sample: Sample, settings: FitSettings):
     if len(sample.ids) < 2:
         raise InputError(f"no documents with text to find topics in ({len(sample.ids)} sampled); check --text-col")
     if settings.method == "hdbscan":
-        return fit_hdbscan(sample.vectors, settings.n_topics, settings.dims, settings.min_cluster_size, settings.seed)
+        percentile = OUTLIER_PERCENTILE if settings.outliers == "nearest" else None
+        return fit_hdbscan(sample.vectors, settings.n_topics, settings.dims, settings.min_cluster_size, settings.seed, percentile)
     if settings.method == "minibatch":
         return start_minibatch(sample.vectors, settings.n_topics, settings.dims, settings.seed)
     model, how = fit_kmeans(sample.vectors, settings.n_topics, settings.dims, settings.seed)
@@ -97,7 +99,8 @@ def fit_topics(sample: Sample, settings: FitSettings):
         return model, how
     from kbatch.topics.contextual import fit_ctm
 
-    return fit_ctm(sample.vectors, sample.tokens, model.n_topics, settings.seed, settings.epochs), how
+    ctm = fit_ctm(sample.vectors, sample.tokens, model.n_topics, settings.seed, settings.epochs)
+    return ctm.covering(sample.vectors, sample.tokens), how
 
 
 def update_block(state: tuple, piece: Piece) -> tuple:
@@ -108,8 +111,17 @@ def update_block(state: tuple, piece: Piece) -> tuple:
     return update_minibatch(state, vectors[has_vector])
 
 
-def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, metadata: dict, keep: int) -> TopicSummary:
-    """Give every document of a block its topic, write ``id, topic, score``, and summarize the block."""
+def finish_minibatch(state: tuple, sample: Sample):
+    """The streamed mini-batch k-means as a model, every topic won by some sample document."""
+    from kbatch.topics.clustering import finish_minibatch as finish
+
+    return finish(state, sample.vectors)
+
+
+def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, metadata: dict, keep: int,
+                 public_ids: np.ndarray) -> TopicSummary:
+    """Give every document of a block its topic, write ``id, topic, score`` (the topic by its public
+    id, :mod:`kbatch.topics.continuity`), and summarize the block (by the model's topic numbers)."""
     ids, vectors, has_vector = read_block(piece)
     start, stop = piece.row_offset, piece.row_offset + piece.rows
     tokens = read_rows(inputs.tokens, "tokens", start, stop, is_string=False)
@@ -117,11 +129,21 @@ def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, m
     score = np.zeros(len(ids), dtype=np.float32)
     rows = pa.array(np.flatnonzero(has_vector))
     topic[has_vector], score[has_vector] = model.assign(vectors[has_vector], tokens.take(rows))
-    table = pa.table({"id": ids, "topic": pa.array(topic, mask=~has_vector), "score": pa.array(score, mask=~has_vector)})
+    public = np.where(topic >= 0, public_ids[np.maximum(topic, 0)], -1).astype(np.int32)
+    table = pa.table({"id": ids, "topic": pa.array(public, mask=~has_vector), "score": pa.array(score, mask=~has_vector)})
     writer.write(piece.index, table, {**metadata, "partition": {"index": piece.index, "rows": len(ids)}})
     labels = read_rows(inputs.text, inputs.label_col, start, stop, is_string=False).take(rows) if inputs.label_col else None
     return summarize(topic[has_vector], score[has_vector], vectors[has_vector], tokens.take(rows), ids.take(rows),
                         model.n_topics, keep, labels, int((~has_vector).sum()))
+
+
+def sample_centroids(model, sample: Sample) -> np.ndarray:
+    """Each topic's mean sample vector (unit; zeros for a topic no sample document joins): what a
+    later run recognizes the topic by."""
+    topic, _ = model.assign(sample.vectors, sample.tokens)
+    sums = np.zeros((model.n_topics, sample.vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, topic[topic >= 0], sample.vectors[topic >= 0])
+    return unit_rows(sums.astype(np.float32))
 
 
 def plot_points(model, sample: Sample, limit: int, seed: int) -> pd.DataFrame:
@@ -136,7 +158,7 @@ def plot_points(model, sample: Sample, limit: int, seed: int) -> pd.DataFrame:
 
 
 def describe_topics(summary: TopicSummary, model, top_words: int, diversity: float, encoding: tuple | None) -> pd.DataFrame:
-    """One row per topic: size, keywords (c-TF-IDF, or the CTM's own words) and representative ids.
+    """One row per topic that has documents: size, keywords (c-TF-IDF, or the CTM's own words) and representative ids.
 
     With ``diversity`` and ``encoding`` (the subword and encode stages), the best c-TF-IDF
     words are re-ranked by MMR against the topic's mean document vector.
@@ -161,7 +183,7 @@ def describe_topics(summary: TopicSummary, model, top_words: int, diversity: flo
     rows = [
         {"topic": topic, "size": int(summary.sizes[topic + 1]), "keywords": words.get(topic, ([], []))[0],
          "keyword_scores": words.get(topic, ([], []))[1], "representative_ids": best.get(topic, [])}
-        for topic in range(-1, len(summary.sizes) - 1) if topic >= 0 or summary.sizes[0]
+        for topic in range(-1, len(summary.sizes) - 1) if summary.sizes[topic + 1]
     ]
     return pd.DataFrame(rows, columns=["topic", "size", "keywords", "keyword_scores", "representative_ids"])
 

@@ -72,6 +72,7 @@ def run_command(
     finalize: Callable[[Path], dict] | None = None,
     check_duplicate_ids: bool = True,
     started: float | None = None,
+    reusable: Callable[[Cluster, dict], bool] | None = None,
 ) -> RunResult:
     """Run ``work`` over the partitions of ``source`` not yet complete in ``output``.
 
@@ -82,6 +83,9 @@ def run_command(
     :func:`~kbatch.io.reader.plan_input`. With ``check_duplicate_ids`` and an id column,
     the output's ``id`` column is checked for repeats. ``started`` (a ``perf_counter``
     time) lets a command that did work before, such as embedding, count it in the total.
+    ``reusable(cluster, part_metadata)`` keeps a complete partition only when it says so: for
+    what is decided on the cluster, not in the params (``--precision auto``: fp16 on GPU
+    workers, fp32 on CPU workers).
     """
     started = started if started is not None else time.perf_counter()
     plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, extra_cols, text_flag, text_is_string)
@@ -98,7 +102,7 @@ def run_command(
             config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
             with connect(config, options.client, options.log) as connected, performance_report(options.report):
                 verifying = time.perf_counter()
-                done = unchanged_partitions(connected, plan.pieces, done, options.log)
+                done = unchanged_partitions(connected, plan.pieces, done, options.log, reusable)
                 verifying = time.perf_counter() - verifying
                 todo = [p for p in plan.pieces if p.index not in done]
                 if todo:
@@ -178,12 +182,20 @@ def id_problems(directory: Path, n_partitions: int) -> dict[str, int]:
     return {"duplicate_ids": len(present) - len(present.unique()), "null_ids": ids.null_count}
 
 
-def unchanged_partitions(cluster: Cluster, pieces: Sequence[Piece], done: dict[int, dict], log: TextIO) -> dict[int, dict]:
-    """The complete partitions whose input rows are still those they were made from.
+def unchanged_partitions(cluster: Cluster, pieces: Sequence[Piece], done: dict[int, dict], log: TextIO,
+                         reusable: Callable[[Cluster, dict], bool] | None = None) -> dict[int, dict]:
+    """The complete partitions whose input rows are still those they were made from (and that
+    ``reusable`` accepts).
 
     Workers re-read and hash each one (sizes and dates prove nothing: an edit can keep
     both); a partition whose rows changed, or that records no digest, is computed again.
     """
+    if reusable is not None:
+        kept = {index: meta for index, meta in done.items() if reusable(cluster, meta)}
+        if len(kept) < len(done):
+            print(f"kbatch: {len(done) - len(kept):,} complete partitions were made with other settings on another cluster "
+                  "(precision); computing them again", file=log)
+        done = kept
     checked = [p for p in pieces if p.index in done]
     if not checked:
         return done

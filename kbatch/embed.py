@@ -78,8 +78,11 @@ def embed(
             "output_schema": {"embedding": f"fixed_size_list<{dtype}>[{record['dimension']}]"},
         }
 
+    def same_precision(cluster: Cluster, part: dict) -> bool:
+        return part.get("precision") == resolved_precision(precision, cluster)
+
     options_ = RunOptions(**options)
-    return run_command("embed", source, output, params, options_, work, describe)
+    return run_command("embed", source, output, params, options_, work, describe, reusable=same_precision)
 
 
 def encode_and_write(
@@ -144,11 +147,16 @@ def make_encode(
         exported = cluster.client.submit(int8_model_path, spec.path, spec.fingerprint, spec.trust_remote_code,
                                          resources=cluster.routing.encode, pure=False)
         onnx_path = exported.result()
-    if precision == "auto":
-        precision = "fp16" if cluster.routing.encode == {"GPU": 1} else "fp32"
-    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads, precision=precision,
-                               trust_remote_code=spec.trust_remote_code)
+    settings = EncoderSettings(spec.path, pooling, onnx_path, cluster.routing.torch_threads,
+                               precision=resolved_precision(precision, cluster), trust_remote_code=spec.trust_remote_code)
     return Encode(settings, token_budget=token_budget, normalize=normalize, dtype=dtype)
+
+
+def resolved_precision(precision: str, cluster: Cluster) -> str:
+    """``auto`` is fp16 when encoding goes to GPU workers, else fp32; others as given."""
+    if precision != "auto":
+        return precision
+    return "fp16" if cluster.routing.encode == {"GPU": 1} else "fp32"
 
 
 def check_options(dtype: str, pooling: str | None, quantize: str | None, token_budget: int | None, precision: str = "auto") -> None:

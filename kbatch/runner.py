@@ -127,7 +127,7 @@ def follow(
     counts = {f.key: n for f, n in zip(futures, rows, strict=True)}
     step, total, done = current_step.get() or label, sum(rows), 0
     monitor.report(client, step, 0, total)
-    bar = tqdm(total=total, unit=label, disable=not progress, file=sys.stderr, smoothing=0.1)
+    bar = tqdm(total=total, unit=label, disable=not progress or not futures, file=sys.stderr, smoothing=0.1)  # no empty bars
     try:
         for future in as_completed(futures):
             on_done(future)

@@ -1,6 +1,7 @@
 """Attacks and mistakes on inputs and outputs: an output holds vectors of exactly its input, never
 of an earlier version of it, and never mixes with the files it was read from."""
 
+import json
 import os
 import sys
 
@@ -141,3 +142,19 @@ def test_a_match_against_a_catalog_changed_in_place_is_not_nothing_to_do(tmp_pat
     rematched = match(left, right, tmp_path / "matches", overwrite=True, **options)
 
     assert rematched.manifest["partitions_done"] == rematched.manifest["partitions_total"]
+
+
+def test_a_part_made_at_another_precision_is_not_resumed_into_this_one(tmp_path, reviews_file, cluster):
+    run(reviews_file, tmp_path / "emb", cluster)  # --precision auto: fp32 on these CPU workers
+    part = tmp_path / "emb" / "part-00001.parquet"
+    table = pq.read_table(part)
+    meta = json.loads(table.schema.metadata[b"kbatch"])
+    as_gpu_workers_write = json.dumps({**meta, "precision": "fp16"}).encode()
+    pq.write_table(table.replace_schema_metadata({b"kbatch": as_gpu_workers_write}), part)
+
+    log = tmp_path / "log.txt"
+    with log.open("w") as handle:
+        rerun = run(reviews_file, tmp_path / "emb", cluster, log=handle)
+
+    assert rerun.manifest["partitions_done"] == 1 and "made with other settings" in log.read_text()
+    assert json.loads(pq.read_schema(part).metadata[b"kbatch"])["precision"] == "fp32"

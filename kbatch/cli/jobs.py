@@ -80,6 +80,9 @@ def schedule_command(args: argparse.Namespace) -> int:
         raise InputError(f"job file {args.job} has no 'schedule:' (cron and timezone)")
     command = [sys.executable, "-m", "kbatch", "run", str(Path(args.job).resolve()), "--no-progress"]
     if args.foreground:
+        first = job.schedule.next_after(datetime.now(timezone.utc))
+        print(f"kbatch schedule: {job.name} runs at {job.schedule.cron} ({job.schedule.timezone}); first run at {first.isoformat()}",
+              file=sys.stderr, flush=True)
         run_forever(job.schedule, lambda date: subprocess.call([*command, "--date", date]))
     elif args.systemd:
         service, timer = systemd_units(job.schedule, f"kbatch-{job.name}", command, os.getcwd())

@@ -63,7 +63,8 @@ def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.std
             run.update(finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), seconds=round(time.perf_counter() - started, 3))
             _write_run(partial, run)
         os.replace(partial, root)
-    print(f"kbatch run: {job.name} {date}: {len(run['steps'])} steps in {run['seconds']:.1f} s -> {root} "
+    steps = len(run["steps"])
+    print(f"kbatch run: {job.name} {date}: {steps} step{'s' if steps != 1 else ''} in {run['seconds']:.1f} s -> {root} "
           f"(report: {root / 'report.html'})", file=log)
     return run
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
+from kbatch.analyzers.noise import is_jamo_only
 from kbatch.errors import InputError
 from kbatch.topics.clustering import best_topics, cover_all
 from kbatch.topics.ctm import CombinedTM, CTMSettings
@@ -67,7 +68,7 @@ def fit_ctm(vectors: np.ndarray, tokens: pa.ListArray, n_topics: int, seed: int,
     """CombinedTM fitted on the sample's bags of morphemes and vectors."""
     documents: Counter[str] = Counter()
     for words in tokens.to_pylist():
-        documents.update(set(words or ()))
+        documents.update({w for w in words or () if not is_jamo_only(w)})  # a jamo is no topic word here either
     vocabulary = tuple(sorted(w for w, n in documents.most_common(VOCABULARY_SIZE) if n >= MIN_DOCUMENTS))
     if len(vocabulary) < 2:
         raise InputError("--method ctm found fewer than 2 morphemes shared by sample documents; the corpus is too small")

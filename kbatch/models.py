@@ -8,17 +8,16 @@ made and never reach a model hub.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 from kbatch.errors import ModelError
+from kbatch.fingerprint import content_fingerprint, files_under
 
 # Korean-capable, offline, and a CNN: KorSTS test 71.4 and ~9x the sentences/s of
 # all-MiniLM-L6-v2 on CPU (README "Models"); train starts from a transformer instead.
@@ -33,7 +32,6 @@ KBATCH_MODULES = ("kbatch.use_m3.modules.UseM3Embedding", "kbatch.use_m3.modules
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 _MEMO = "fingerprints.json"
-_CHUNK = 1 << 22
 
 
 def cache_dir() -> Path:
@@ -159,7 +157,7 @@ def _code_request(path: Path) -> str | None:
     for kind in module_types(path):
         if not _installed_class(kind):
             return f"modules.json {asks} (module class {kind})"
-    for relative, file in _files(path):
+    for relative, file in files_under(path):
         why = _config_code(_read_json(file)) if fnmatch(file.name, "*config*.json") else None
         if why is not None:
             return f"{relative} {asks} ({why})"
@@ -252,88 +250,9 @@ def _from_hub_cache(repo_id: str) -> Path:
 
 
 def fingerprint(path: Path) -> str:
-    """The model's identity, wherever it lives: SHA-256 over every file's relative path, size and
-    content (symlinks followed), first 16 hex digits.
-
-    Each file's content digest is remembered in kbatch's cache by resolved path, size, mtime,
-    ctime and inode, so a model is read in full once rather than on every command.
-    """
-    memo = _DigestMemo(cache_dir() / _MEMO)
-    digest = hashlib.sha256()
-    for relative, file in _files(path):
-        stat = file.stat()
-        digest.update(json.dumps([relative, stat.st_size, memo.digest(file, stat)]).encode() + b"\n")
-    memo.save()
-    return digest.hexdigest()[:16]
-
-
-def _files(root: Path) -> list[tuple[str, Path]]:
-    """Every regular file under ``root`` by relative posix path, sorted; symlinks are followed
-    (a model's weights may live elsewhere), a symlink loop is not."""
-    return sorted(_walk(root, root, frozenset()))
-
-
-def _walk(root: Path, directory: Path, ancestors: frozenset[str]) -> Iterator[tuple[str, Path]]:
-    real = os.path.realpath(directory)
-    if real in ancestors:
-        return
-    for entry in os.scandir(directory):
-        item = Path(entry.path)
-        if entry.is_dir():
-            yield from _walk(root, item, ancestors | {real})
-        elif entry.is_file():
-            yield item.relative_to(root).as_posix(), item
-
-
-def _file_digest(file: Path) -> str:
-    digest = hashlib.sha256()
-    with file.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class _DigestMemo:
-    """Content digests of files already read, in one JSON file of kbatch's cache.
-
-    An unreadable memo is ignored and rewritten; concurrent writers merge what is on disk
-    before an atomic replace, and at worst a lost entry is hashed again.
-    """
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.entries = self._read()
-        self.fresh: dict[str, list] = {}
-
-    def digest(self, file: Path, stat: os.stat_result) -> str:
-        key = os.path.realpath(file)
-        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-        known = self.entries.get(key)
-        if isinstance(known, list) and known[:-1] == stamp and isinstance(known[-1], str):
-            return known[-1]
-        self.fresh[key] = [*stamp, _file_digest(file)]
-        return self.fresh[key][-1]
-
-    def save(self) -> None:
-        """Add the new digests, dropping files that no longer exist; a cache that cannot be written is skipped."""
-        if not self.fresh:
-            return
-        from kbatch.io.writer import atomic_path
-
-        entries = {key: value for key, value in {**self._read(), **self.fresh}.items() if os.path.exists(key)}
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.file) as tmp:
-                tmp.write_text(json.dumps(entries), encoding="utf-8")
-        except OSError:
-            pass
-
-    def _read(self) -> dict[str, list]:
-        try:
-            entries = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return entries if isinstance(entries, dict) else {}
+    """The model's identity, wherever it lives: a hash of every file's name, size and whole content
+    (:func:`kbatch.fingerprint.content_fingerprint`), remembered in kbatch's cache."""
+    return content_fingerprint(path, cache_dir() / _MEMO)
 
 
 def _max_seq_length(path: Path) -> int:

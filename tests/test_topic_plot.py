@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from kbatch.errors import InputError
-from kbatch.topics import plot
-from kbatch.topics.plot import Box, place_labels, write_plot
+from kbatch.topics import plot, plot_png
+from kbatch.topics.labels import Box, labelled, place_labels
+from kbatch.topics.plot import write_plot
+from kbatch.topics.plot_data import table_topics
 
 SVG = "{http://www.w3.org/2000/svg}"
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
@@ -163,7 +165,7 @@ def test_png_without_topics_says_so(tmp_path):
 
 def test_png_without_a_korean_font_labels_topics_by_number(tmp_path, topics, points, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
-    monkeypatch.setattr(plot, "_korean_font", lambda: None)
+    monkeypatch.setattr(plot_png, "_korean_font", lambda: None)
 
     write_plot(tmp_path / "t.png", topics, points, "리뷰 토픽")
 
@@ -240,7 +242,7 @@ def test_html_labels_sit_on_white_boxes_edged_in_their_topic_colour(tmp_path, to
     write_plot(tmp_path / "t.html", topics, points, "t")
 
     documents = svgs((tmp_path / "t.html").read_text(encoding="utf-8"))[1]
-    colours = {t.label(): t.colour for t in plot._topics(topics)}
+    colours = {t.label(): t.colour for t in table_topics(topics)}
     groups = [group for group in documents.iter(f"{SVG}g") if group.get("class") == "label"]
     assert len(groups) == 3
     for group in groups:
@@ -290,8 +292,7 @@ def test_html_map_has_round_ticks_with_one_scale_on_both_axes(tmp_path, topics, 
 def test_png_labels_are_placed_without_overlap(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     placed = []
-    labelled = plot._labelled
-    monkeypatch.setattr(plot, "_labelled", lambda *args, **kwargs: placed.extend(labelled(*args, **kwargs)) or placed)
+    monkeypatch.setattr(plot_png, "labelled", lambda *args, **kwargs: placed.extend(labelled(*args, **kwargs)) or placed)
     table, points = crowded()
 
     write_plot(tmp_path / "t.png", table, points, "crowded")

@@ -2,7 +2,7 @@
 
 The map keeps one scale on both axes (a distance means the same across and up), draws outliers
 faint underneath, and places each topic's label on a white box where it covers no other label
-(:func:`place_labels`), in the HTML page and the PNG alike.
+(:mod:`kbatch.topics.labels`), in the HTML page and the PNG (:mod:`kbatch.topics.plot_png`) alike.
 
 ``.html`` is one self-contained file (inline SVG and a table, no scripts, no network), so it opens
 anywhere and Korean renders with the reader's system fonts. ``.png`` needs matplotlib and a Korean
@@ -12,49 +12,20 @@ font, which the ``plot`` extra brings (koreanize-matplotlib bundles NanumGothic)
 from __future__ import annotations
 
 import html
-import importlib.util
-import math
 import os
-import sys
 import unicodedata
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kbatch.errors import InputError
-from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks, topic_counts
+from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks
 from kbatch.io.writer import atomic_path
-
-# 20 colours that stay apart from each other (after Sasha Trubetskoy's list, less his grey, the outliers' colour, and his
-# beige, which vanishes on the map's background); topics past 20 cycle.
-PALETTE = (
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990", "#800000",
-    "#808000", "#000075", "#ffe119", "#bfef45", "#fabed4", "#dcbeff", "#aaffc3", "#ffd8b1", "#000000", "#5e3c99",
-)  # fmt: skip
-MAX_BARS = 40  # more bars than this are unreadable; the HTML table still lists every topic
-LABEL_WORDS = 3
-TOOLTIP_CHARS = 200
-
-
-@dataclass(frozen=True)
-class Topic:
-    """One row of the topics table, with the label and colour both pictures use."""
-
-    topic: int
-    size: int
-    keywords: list[str]
-    colour: str
-
-    def label(self, words: bool = True) -> str:
-        if self.topic == OUTLIER:
-            return "outliers"
-        if not words or not self.keywords:
-            return str(self.topic)
-        return f"{self.topic} · {' '.join(self.keywords[:LABEL_WORDS])}"
+from kbatch.topics.labels import Box, Label, labelled
+from kbatch.topics.plot_data import OUTLIER_OPACITY, TOOLTIP_CHARS, Topic, drawable_points, label_anchors, shown_bars, table_topics
+from kbatch.topics.plot_png import write_png
 
 
 def write_plot(path: str | os.PathLike[str], topics: pd.DataFrame, points: pd.DataFrame, title: str) -> str:
@@ -67,165 +38,22 @@ def write_plot(path: str | os.PathLike[str], topics: pd.DataFrame, points: pd.Da
     suffix = target.suffix.lower()
     if suffix not in (".html", ".png"):
         raise InputError(f"--plot must end in .html or .png, got {os.fspath(path)!r}")
-    table = _topics(topics)
-    sample = _points(points)
+    table = table_topics(topics)
+    sample = drawable_points(points)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         if suffix == ".html":
             tmp.write_text(_html(table, sample, title), encoding="utf-8")
         else:
-            _png(tmp, table, sample, title)
+            write_png(tmp, table, sample, title)
     return str(target)
-
-
-def _topics(frame: pd.DataFrame) -> list[Topic]:
-    """Topics largest first; colours go by rank so the biggest topics get the most distinct ones."""
-    rows = frame.sort_values(["size", "topic"], ascending=[False, True])
-    found, rank = [], 0
-    for topic, size, keywords in zip(rows["topic"], rows["size"], rows["keywords"], strict=True):
-        colour = OUTLIER_COLOUR if topic == OUTLIER else PALETTE[rank % len(PALETTE)]
-        rank += topic != OUTLIER
-        found.append(Topic(int(topic), int(size), _words(keywords), colour))
-    return found
-
-
-def _words(keywords) -> list[str]:
-    """Keywords as a list of str, whether they came as a list, a NumPy array (from Parquet) or a missing value."""
-    if keywords is None or (isinstance(keywords, float) and math.isnan(keywords)):
-        return []
-    return [str(word) for word in keywords]
-
-
-def _points(frame: pd.DataFrame) -> pd.DataFrame:
-    """Points with finite coordinates, outliers first so real topics are drawn over them."""
-    columns = ["x", "y", "topic", *(["text"] if "text" in frame.columns else [])]
-    sample = frame[columns].copy()
-    sample["x"] = sample["x"].astype(float)
-    sample["y"] = sample["y"].astype(float)
-    sample = sample[np.isfinite(sample["x"]) & np.isfinite(sample["y"])]
-    return sample.assign(_front=sample["topic"] != OUTLIER).sort_values("_front", kind="stable").drop(columns="_front")
-
-
-def _medians(topics: list[Topic], points: pd.DataFrame) -> list[tuple[Topic, float, float]]:
-    """Where each topic's label wants to go: the median of its points (outliers get no label)."""
-    grouped = points.groupby("topic")[["x", "y"]].median()
-    return [(t, grouped.at[t.topic, "x"], grouped.at[t.topic, "y"]) for t in topics if t.topic != OUTLIER and t.topic in grouped.index]
-
-
-def _shown(topics: list[Topic]) -> tuple[list[Topic], str]:
-    """The bars: the largest ``MAX_BARS`` topics and the outliers, with a caption that counts them apart."""
-    real = [t for t in topics if t.topic != OUTLIER]
-    outliers = next((t for t in topics if t.topic == OUTLIER), None)
-    kept = {t.topic for t in real[:MAX_BARS]} | {OUTLIER}
-    caption = topic_counts(len(real), outliers and outliers.size, MAX_BARS)
-    return [t for t in topics if t.topic in kept], caption
-
-
-# --- label placement --------------------------------------------------------------------------------------------------
-
-RINGS, DIRECTIONS = 4, 16  # how far (in label sizes) and in how many directions a label may move from its anchor
-
-
-@dataclass(frozen=True)
-class Box:
-    """A label's rectangle, in pixels, on either picture."""
-
-    left: float
-    top: float
-    width: float
-    height: float
-
-    @property
-    def right(self) -> float:
-        return self.left + self.width
-
-    @property
-    def bottom(self) -> float:
-        return self.top + self.height
-
-    def meets(self, other: Box) -> bool:
-        """Whether the two overlap (touching edges do not count)."""
-        return self.left < other.right and other.left < self.right and self.top < other.bottom and other.top < self.bottom
-
-    def inside(self, bounds: Box) -> bool:
-        return bounds.left <= self.left and self.right <= bounds.right and bounds.top <= self.top and self.bottom <= bounds.bottom
-
-    def pushed_into(self, bounds: Box) -> Box:
-        """The same box moved the least to lie inside ``bounds`` (labels near the edge stay near their anchor)."""
-        left = min(max(self.left, bounds.left), bounds.right - self.width)
-        top = min(max(self.top, bounds.top), bounds.bottom - self.height)
-        return Box(left, top, self.width, self.height)
-
-    def nearest(self, x: float, y: float) -> tuple[float, float]:
-        """The point of the box closest to (x, y): where a leader line from an anchor should end."""
-        return min(max(x, self.left), self.right), min(max(y, self.top), self.bottom)
-
-
-def place_labels(
-    anchors: list[tuple[float, float]], sizes: list[tuple[float, float]], bounds: Box, taken: list[Box] | None = None
-) -> list[Box | None]:
-    """Put each label, in order, on the free spot nearest its anchor; ``None`` when none within reach is free.
-
-    Greedy, so the first labels (the largest topics) get the best spots, and no label covers
-    another or one in ``taken``: labels that overlap cannot be read.
-    """
-    placed = list(taken or [])
-    boxes: list[Box | None] = []
-    for (x, y), (width, height) in zip(anchors, sizes, strict=True):
-        spots = (box for box in _spots(x, y, width, height, bounds) if box.inside(bounds))
-        box = next((box for box in spots if not any(box.meets(other) for other in placed)), None)
-        if box is not None:
-            placed.append(box)
-        boxes.append(box)
-    return boxes
-
-
-def _spots(x: float, y: float, width: float, height: float, bounds: Box) -> Iterator[Box]:
-    """Candidate boxes nearest first: centred on the anchor, then on rings around it measured in label sizes."""
-    yield Box(x - width / 2, y - height / 2, width, height).pushed_into(bounds)
-    for ring in range(1, RINGS + 1):
-        for k in range(DIRECTIONS):
-            angle = 2 * math.pi * k / DIRECTIONS
-            cx, cy = x + ring * math.sin(angle) * width / 2, y - ring * math.cos(angle) * height
-            yield Box(cx - width / 2, cy - height / 2, width, height).pushed_into(bounds)
-
-
-@dataclass(frozen=True)
-class Label:
-    """A topic's label as placed: its text, its box and the anchor (the topic's median) it names."""
-
-    topic: Topic
-    text: str
-    box: Box
-    anchor: tuple[float, float]
-
-    def leader(self) -> tuple[float, float] | None:
-        """Where a line from the anchor meets the box, when the label had to move off its anchor."""
-        end = self.box.nearest(*self.anchor)
-        return None if end == self.anchor else end
-
-
-def _labelled(
-    topics: list[Topic], anchors: list[tuple[float, float]], size: Callable[[str], tuple[float, float]], bounds: Box, words: bool = True
-) -> list[Label]:
-    """Each topic's label where it fits: its words, else its number alone (the bars beside say the words), else left off.
-
-    ``size`` measures a label's box in the picture's pixels.
-    """
-    full = place_labels(anchors, [size(t.label(words)) for t in topics], bounds)
-    missing = [i for i, box in enumerate(full) if box is None]
-    taken = [box for box in full if box is not None]
-    short = place_labels([anchors[i] for i in missing], [size(topics[i].label(False)) for i in missing], bounds, taken)
-    found = {i: (topics[i].label(words), box) for i, box in enumerate(full) if box is not None}
-    found |= {i: (topics[i].label(False), box) for i, box in zip(missing, short, strict=True) if box is not None}
-    return [Label(topics[i], *found[i], anchors[i]) for i in sorted(found)]
 
 
 # --- HTML -------------------------------------------------------------------------------------------------------------
 
 BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, BAR_WIDTH = 20, 6, 320, 480
 MAP_WIDTH, MAP_HEIGHTS, MAP_PAD, MAP_LEFT, MAP_BOTTOM, MAP_TICKS = 760, (360, 760), 14, 56, 44, 8
-RADIUS, OUTLIER_RADIUS, OUTLIER_OPACITY = 3, 2, 0.35
+RADIUS, OUTLIER_RADIUS = 3, 2
 FONT_PX, LABEL_PAD_X, LABEL_HEIGHT = 12, 4, 18
 # Advances in ems, a little generous, of a Hangul (or other wide) character, a space and the rest, in bold sans fonts
 # (Noto Sans CJK, Apple SD Gothic Neo, Malgun Gothic); measured in Chromium by test_topic_plot.py.
@@ -247,7 +75,7 @@ p.note {{ color: #555; max-width: {MAP_LEFT + MAP_WIDTH}px; }}"""
 
 
 def _bars_svg(topics: list[Topic]) -> str:
-    shown, caption = _shown(topics)
+    shown, caption = shown_bars(topics)
     largest = max(t.size for t in shown) or 1
     step = BAR_HEIGHT + BAR_GAP
     rows = []
@@ -367,8 +195,8 @@ def _circles(topics: list[Topic], points: pd.DataFrame, frame: Frame) -> list[st
 
 def _labelled_svg(topics: list[Topic], points: pd.DataFrame, frame: Frame) -> tuple[list[str], int]:
     """Labels on white boxes edged in their topic's colour, over lines to the anchors of those that moved; and how many did not fit."""
-    medians = _medians(topics, points)
-    labels = _labelled([t for t, _, _ in medians], [frame.px(x, y) for _, x, y in medians], _svg_label_size, frame.area)
+    medians = label_anchors(topics, points)
+    labels = labelled([t for t, _, _ in medians], [frame.px(x, y) for _, x, y in medians], _svg_label_size, frame.area)
     lines = [
         f'<line x1="{label.anchor[0]:.1f}" y1="{label.anchor[1]:.1f}" x2="{end[0]:.1f}" y2="{end[1]:.1f}" stroke="{label.topic.colour}" '
         f'stroke-width="1.5"/><circle cx="{label.anchor[0]:.1f}" cy="{label.anchor[1]:.1f}" r="2.5" fill="#222"/>'
@@ -418,131 +246,3 @@ def _table(topics: list[Topic]) -> str:
         for t in topics
     )
     return f"<h2>Topics</h2>\n<table>\n<tr><th>topic</th><th>size</th><th>share</th><th>keywords</th></tr>\n{rows}\n</table>"
-
-
-# --- PNG --------------------------------------------------------------------------------------------------------------
-
-PNG_DPI, PNG_FONT, PNG_LABEL_PAD = 110, 9, 0.3  # PNG_LABEL_PAD: the label box's margin, in font sizes
-
-
-def _png(path: Path, topics: list[Topic], points: pd.DataFrame, title: str) -> None:
-    try:
-        import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise InputError("--plot FILE.png needs matplotlib: pip install 'kbatch[plot]'") from None
-    font = _korean_font()
-    words = font is not None
-    if not words:
-        print("kbatch: warning: no Korean font for matplotlib (pip install 'kbatch[plot]'); PNG topics labelled by number", file=sys.stderr)
-    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
-    with matplotlib.rc_context(rc):
-        shown, _ = _shown(topics)
-        figure = Figure(figsize=(18, max(8.0, 0.32 * len(shown) + 2)), dpi=PNG_DPI, layout="constrained")
-        FigureCanvasAgg(figure)
-        figure.suptitle(title if words or title.isascii() else "topics", fontsize=15)
-        if topics:
-            bars, scatter = figure.subplots(1, 2, width_ratios=[1, 1.25])
-            _png_bars(bars, topics, words)
-            _png_map(scatter, topics, points)
-            if not points.empty:
-                figure.draw_without_rendering()  # lay the figure out once, then keep it, so labels are placed in final pixels
-                figure.set_layout_engine("none")
-                _png_labels(scatter, topics, points, words)
-        else:
-            figure.text(0.5, 0.5, "There are no topics.", ha="center", va="center", fontsize=18)
-        figure.savefig(path, format="png", dpi=PNG_DPI)
-
-
-def _png_bars(ax, topics: list[Topic], words: bool) -> None:
-    shown, caption = _shown(topics)
-    rows = range(len(shown))
-    ax.barh(rows, [t.size for t in shown], color=[t.colour for t in shown])
-    ax.set_yticks(rows, [t.label(words) for t in shown])
-    ax.invert_yaxis()
-    ax.bar_label(ax.containers[0], labels=[f"{t.size:,}" for t in shown], padding=3, fontsize=9)
-    ax.set_title(f"Topic sizes ({caption})")
-    ax.set_xlabel("documents")
-    ax.spines[["top", "right"]].set_visible(False)
-
-
-def _png_map(ax, topics: list[Topic], points: pd.DataFrame) -> None:
-    """Outliers small and faint underneath, topics over them, the same scale on both PCA axes."""
-    ax.set_title(f"Documents ({len(points):,} shown; 2-D PCA, same scale on both axes; faint grey: outliers)")
-    if points.empty:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.text(0.5, 0.5, "There are no points to draw.", ha="center", va="center", transform=ax.transAxes)
-        return
-    colours = {t.topic: t.colour for t in topics}
-    faint = (points["topic"] == OUTLIER).to_numpy()
-    ax.scatter(points["x"][faint], points["y"][faint], s=5, c=OUTLIER_COLOUR, alpha=OUTLIER_OPACITY, linewidths=0, zorder=1)
-    front = points[~faint]
-    ax.scatter(front["x"], front["y"], s=9, c=[colours.get(topic, OUTLIER_COLOUR) for topic in front["topic"]], alpha=0.8,
-               linewidths=0, zorder=2)  # fmt: skip
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("PCA 1")
-    ax.set_ylabel("PCA 2")
-    ax.grid(color="#e6e6e6", linewidth=0.8)
-    ax.set_axisbelow(True)
-
-
-def _png_labels(ax, topics: list[Topic], points: pd.DataFrame, words: bool) -> None:
-    """Labels on white boxes edged in their topic's colour, placed in display pixels, over lines to the anchors of those that moved."""
-    renderer = ax.figure.canvas.get_renderer()
-    ax.set_autoscale_on(False)  # the leader lines must not move the limits the labels were placed in
-    medians = _medians(topics, points)
-    area = ax.get_window_extent(renderer)
-    pad = PNG_LABEL_PAD * PNG_FONT * PNG_DPI / 72
-
-    def size(text: str) -> tuple[float, float]:
-        probe = ax.text(0, 0, text, fontsize=PNG_FONT, fontweight="bold")
-        extent = probe.get_window_extent(renderer)
-        probe.remove()
-        return extent.width + 2 * pad, extent.height + 2 * pad
-
-    anchors = [tuple(ax.transData.transform((x, y))) for _, x, y in medians]
-    to_data = ax.transData.inverted()
-    for label in _labelled([t for t, _, _ in medians], anchors, size, Box(area.x0, area.y0, area.width, area.height), words):
-        if (end := label.leader()) is not None:
-            (x0, y0), (x1, y1) = to_data.transform([label.anchor, end])
-            ax.plot([x0, x1], [y0, y1], color=label.topic.colour, linewidth=1.5, zorder=3)
-            ax.plot([x0], [y0], "o", color="#222", markersize=3, zorder=3)
-        box = label.box
-        ax.text(*to_data.transform((box.left + box.width / 2, box.top + box.height / 2)), label.text, ha="center", va="center",
-                fontsize=PNG_FONT, fontweight="bold", zorder=4,
-                bbox={"boxstyle": f"round,pad={PNG_LABEL_PAD}", "facecolor": "white", "alpha": 0.9, "edgecolor": label.topic.colour,
-                      "linewidth": 1.5})  # fmt: skip
-
-
-@cache
-def _korean_font() -> str | None:
-    """A font family that has Hangul: koreanize-matplotlib's NanumGothic, else any installed one, else ``None``."""
-    from matplotlib import font_manager
-
-    bundled = _bundled_nanum()
-    if bundled is not None:
-        for weight in bundled.parent.glob("NanumGothic*.ttf"):  # the bold file too, for the map's labels
-            font_manager.fontManager.addfont(str(weight))
-        return font_manager.FontProperties(fname=str(bundled)).get_name()
-    return next((entry.name for entry in font_manager.fontManager.ttflist if _has_hangul(entry.fname)), None)
-
-
-def _bundled_nanum() -> Path | None:
-    """koreanize-matplotlib's font file, found without importing the package (its import changes rcParams and needs distutils)."""
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    for folder in (spec and spec.submodule_search_locations) or []:
-        font = Path(folder) / "fonts" / "NanumGothic.ttf"
-        if font.is_file():
-            return font
-    return None
-
-
-def _has_hangul(fname: str) -> bool:
-    from matplotlib.ft2font import FT2Font
-
-    try:
-        return FT2Font(fname).get_char_index(ord("한")) != 0
-    except (OSError, RuntimeError):
-        return False

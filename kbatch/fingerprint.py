@@ -32,10 +32,16 @@ def content_fingerprint(path: Path, memo_file: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+# Folders at a model's top that are bookkeeping, not model: ``hf download --local-dir`` keeps
+# download timestamps in .cache/, and a git checkout its history in .git/. Only these, and only
+# at the top: a .cache anywhere above the model (~/.cache/...) is no reason to skip anything.
+BOOKKEEPING = frozenset({".cache", ".git"})
+
+
 def files_under(root: Path) -> list[tuple[str, Path]]:
-    """Every regular file under ``root`` by relative posix path, sorted; symlinks are followed
-    (a model's weights may live elsewhere), a symlink loop is not."""
-    return sorted(_walk(root, root, frozenset()))
+    """Every regular file under ``root`` by relative posix path, sorted, but for :data:`BOOKKEEPING`
+    folders at its top; symlinks are followed (a model's weights may live elsewhere), a symlink loop is not."""
+    return sorted(item for item in _walk(root, root, frozenset()) if item[0].split("/", 1)[0] not in BOOKKEEPING)
 
 
 def _walk(root: Path, directory: Path, ancestors: frozenset[str]) -> Iterator[tuple[str, Path]]:

@@ -8,7 +8,6 @@ searched; the night's output is still complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from kbatch.io.identity import combined_digest, table_digest
 from kbatch.io.writer import MANIFEST
 from kbatch.stages.encode import vector_matrix
 
@@ -27,16 +27,9 @@ SAME_OPTIONS = ("model", "top_k", "min_score", "spec_aware", "index")
 
 
 def side_digest(directory: str) -> str:
-    """A hash of a side's ids and vectors: equal digests, equal catalogs."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(directory).glob("part-*.parquet")):
-        table = pq.read_table(path, columns=["id", "embedding"])
-        for column in ("id", "embedding"):
-            for chunk in table.column(column).chunks:
-                for buffer in chunk.buffers():
-                    if buffer is not None:
-                        digest.update(buffer)
-    return digest.hexdigest()[:32]
+    """A hash of a side's ids and vectors by their values (:mod:`kbatch.io.identity`): equal digests, equal catalogs."""
+    parts = sorted(Path(directory).glob("part-*.parquet"))
+    return combined_digest([table_digest(pq.read_table(path, columns=["id", "embedding"])) for path in parts])
 
 
 @dataclass(frozen=True)

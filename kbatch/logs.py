@@ -2,7 +2,7 @@
 
 The user sees one line per failure; the traceback, the ``distributed``/``dask``/``kbatch``
 log records of the client and everything the local worker processes print go to
-``<log dir>/<YYYYmmdd-HHMMSS>-<pid>-<command>.log``, which that line names. The log dir is
+``<log dir>/kbatch-<YYYYmmdd-HHMMSS>-<pid>-<command>.log``, which that line names. The log dir is
 ``$KBATCH_LOG_DIR``, else ``$KBATCH_CACHE_DIR/logs`` (``~/.cache/kbatch/logs``): not beside
 the output, because not every command has one (``inspect``, ``evaluate``), the output may be
 what cannot be written (a full disk, a read-only share), and a file inside an output
@@ -57,13 +57,13 @@ def _new_log_path(command: str) -> Path | None:
     except OSError:
         return None
     _prune(directory)
-    return directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{command}.log"
+    return directory / f"kbatch-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{command}.log"
 
 
 def _prune(directory: Path) -> None:
     """Delete kbatch's oldest logs, leaving room for this run's among the newest
     :data:`KEEP_LOGS` (their names start with their time, so they sort by it)."""
-    for old in sorted(directory.glob("????????-??????-*.log"))[: -(KEEP_LOGS - 1)]:
+    for old in sorted(directory.glob("kbatch-????????-??????-*.log"))[: -(KEEP_LOGS - 1)]:  # never another program's logs
         with suppress(OSError):  # another run may be pruning the same file
             old.unlink()
 

@@ -153,13 +153,14 @@ def test_a_multi_line_message_is_still_one_line(tmp_path, logs, monkeypatch, cap
 def test_old_logs_are_pruned(logs):
     logs.mkdir()
     for n in range(KEEP_LOGS + 20):
-        (logs / f"20200101-{n:06d}-1-embed.log").write_text("old")
+        (logs / f"kbatch-20200101-{n:06d}-1-embed.log").write_text("old")
     (logs / "notes.log").write_text("not kbatch's")
+    (logs / "20200101-000000-1-cron.log").write_text("another program's, named like kbatch's used to be")
     with run_log("embed") as path:
         path.write_text("new")
     kept = sorted(p.name for p in logs.iterdir())
-    assert len(kept) == KEEP_LOGS + 1 and path.name in kept and "notes.log" in kept
-    assert "20200101-000000-1-embed.log" not in kept
+    assert len(kept) == KEEP_LOGS + 2 and path.name in kept and "notes.log" in kept and "20200101-000000-1-cron.log" in kept
+    assert "kbatch-20200101-000000-1-embed.log" not in kept
 
 
 def test_lone_surrogates_in_jsonl_are_removed_not_a_reason_to_refuse_the_file(tmp_path):

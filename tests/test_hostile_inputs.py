@@ -158,3 +158,16 @@ def test_a_part_made_at_another_precision_is_not_resumed_into_this_one(tmp_path,
 
     assert rerun.manifest["partitions_done"] == 1 and "made with other settings" in log.read_text()
     assert json.loads(pq.read_schema(part).metadata[b"kbatch"])["precision"] == "fp32"
+
+
+def test_rows_moved_down_by_an_earlier_file_that_grew_get_their_new_row_numbers(tmp_path, reviews, cluster):
+    data = tmp_path / "data"
+    data.mkdir()
+    reviews.iloc[:100].to_parquet(data / "a.parquet")
+    reviews.iloc[100:200].to_parquet(data / "b.parquet")
+    run(data, tmp_path / "emb", cluster)  # no --id-col: a row's id is its number; one partition per file
+    reviews.iloc[:101].to_parquet(data / "a.parquet")  # b's partition: the same rows, now rows 101-200
+
+    run(data, tmp_path / "emb", cluster)
+
+    assert pd.read_parquet(tmp_path / "emb")["id"].tolist() == list(range(201))

@@ -315,3 +315,12 @@ def test_another_model_on_an_output_is_refused_not_nothing_to_do(tmp_path, minil
     capsys.readouterr()
     assert main([*common, "--model", str(second)]) == OutputConflictError.exit_code
     assert "--overwrite" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_downloads_bookkeeping_inside_the_model_is_not_its_identity(tmp_path, minilm, kbatch_cache):
+    model = copy_model(minilm, tmp_path / "m")
+    before = fingerprint(model)
+    (model / ".cache" / "huggingface").mkdir(parents=True)
+    (model / ".cache" / "huggingface" / "model.safetensors.metadata").write_text("downloaded at 2026-11-30T02:00")
+
+    assert fingerprint(model) == before

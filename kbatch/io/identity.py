@@ -18,8 +18,11 @@ from kbatch.io.reader import Piece, read_piece_table
 
 
 def piece_digest(piece: Piece) -> str:
-    """The digest of the columns ``piece`` is read for, over its rows only."""
-    return table_digest(read_piece_table(piece, piece.columns).select(list(dict.fromkeys(piece.columns))))
+    """The digest of the columns ``piece`` is read for, over its rows, and of where those rows sit
+    in the input: without an id column a row's id is its number, so the same rows moved down
+    by an earlier file that grew are another partition."""
+    rows = table_digest(read_piece_table(piece, piece.columns).select(list(dict.fromkeys(piece.columns))))
+    return combined_digest([rows, f"rows {piece.row_offset}+{piece.rows}"])
 
 
 def table_digest(table: pa.Table) -> str:

@@ -94,7 +94,7 @@ class OutputDir:
         previous = self._manifest_params()
         if previous is not None and previous != params_key:
             raise self._conflict()
-        done = {}
+        done, gone = {}, []
         for file in sorted(self.path.glob("part-*.parquet")):
             meta = read_kbatch_metadata(file)
             if meta is None or meta.get("params") != params_key:
@@ -103,7 +103,11 @@ class OutputDir:
             if index < n_partitions and file.name == part_name(index):
                 done[index] = meta
             else:  # a partition the input no longer has (it shrank): its rows must not stay in the output
-                file.unlink()
+                gone.append(file)
+        if gone:
+            self.start_writing()
+        for file in gone:
+            file.unlink()
         return done
 
     def start_writing(self) -> None:

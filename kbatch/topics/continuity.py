@@ -81,11 +81,15 @@ def carry_ids(centroids: np.ndarray, previous: PreviousTopics | None, min_cosine
     return ids
 
 
+def public_topics(topics: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The model's topic numbers as public ids (int32); outliers stay -1."""
+    return np.where(topics >= 0, ids[np.maximum(topics, 0)], -1).astype(np.int32)
+
+
 def public_table(table: pd.DataFrame, ids: np.ndarray, vector_sums: np.ndarray) -> pd.DataFrame:
     """The topics table by public ids (outliers stay -1, first), with each topic's ``centroid``: the
     unit mean vector of all its documents, which the next run pairs its own topics with."""
     topics = table["topic"].to_numpy()
     centroids = unit_rows(vector_sums[topics + 1].astype(np.float32))
-    public = np.where(topics >= 0, ids[np.maximum(topics, 0)], -1)
-    return table.assign(topic=public, centroid=[c if t >= 0 else None for t, c in zip(topics, centroids, strict=True)]) \
-        .sort_values("topic", kind="stable").reset_index(drop=True)
+    centroid = [c if t >= 0 else None for t, c in zip(topics, centroids, strict=True)]
+    return table.assign(topic=public_topics(topics, ids), centroid=centroid).sort_values("topic", kind="stable").reset_index(drop=True)

@@ -36,7 +36,7 @@ from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
 from kbatch.runner import follow
 from kbatch.tokenize import tokenize
 from kbatch.topics import tasks
-from kbatch.topics.continuity import PreviousTopics, carry_ids, public_table
+from kbatch.topics.continuity import PreviousTopics, carry_ids, public_table, public_topics
 from kbatch.topics.quality import nmi_ari, npmi, topic_diversity
 from kbatch.topics.summary import add_up, tree_reduce
 
@@ -149,7 +149,7 @@ def topics(
             table = public_table(table, ids, run.on_worker(_vector_sums, summary).result())
             points = run.on_worker(tasks.plot_points, fitted, sample, PLOT_POINTS, seed).result() if plot else None
             if points is not None:
-                points["topic"] = np.where(points["topic"] >= 0, ids[np.maximum(points["topic"], 0)], -1)
+                points["topic"] = public_topics(points["topic"].to_numpy(), ids)
         last_id = max(earlier.last_id if earlier else -1, int(ids.max()))
         _write_topics(out, table, key, last_id)
         if plot:

@@ -19,6 +19,7 @@ from kbatch.io.rows import Source, read_rows
 from kbatch.io.writer import PartitionWriter
 from kbatch.stages.encode import vector_matrix
 from kbatch.topics.clustering import OUTLIER_PERCENTILE, fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
+from kbatch.topics.continuity import public_topics
 from kbatch.topics.summary import TopicSummary, summarize
 
 # Characters of a document shown in the plot's tooltip.
@@ -129,7 +130,7 @@ def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, m
     score = np.zeros(len(ids), dtype=np.float32)
     rows = pa.array(np.flatnonzero(has_vector))
     topic[has_vector], score[has_vector] = model.assign(vectors[has_vector], tokens.take(rows))
-    public = np.where(topic >= 0, public_ids[np.maximum(topic, 0)], -1).astype(np.int32)
+    public = public_topics(topic, public_ids)
     table = pa.table({"id": ids, "topic": pa.array(public, mask=~has_vector), "score": pa.array(score, mask=~has_vector)})
     writer.write(piece.index, table, {**metadata, "partition": {"index": piece.index, "rows": len(ids)}})
     labels = read_rows(inputs.text, inputs.label_col, start, stop, is_string=False).take(rows) if inputs.label_col else None

@@ -21,11 +21,11 @@ import pandas as pd
 from embed_vs_st import kbatch_steady
 from shared_data import default_reviews, read_reviews, shared_data_dir
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.models import resolve_model
-from kbatch.sts import evaluate
-from kbatch.train_data import read_pairs
+from kbatch.commands.sts import evaluate
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
+from kbatch.io.pairs import read_pairs
+from kbatch.models.resolve import resolve_model
 
 
 def train_student(sentences: list[str], teacher, base_path: str, output: str, epochs: float) -> float:
@@ -62,7 +62,7 @@ def main() -> int:
     parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet (column 'text')")
     args = parser.parse_args()
 
-    from kbatch.models import load_sentence_transformer
+    from kbatch.models.resolve import load_sentence_transformer
 
     train = read_pairs(shared_data_dir() / "korsts" / "sts-train.tsv", "sts").frame
     reviews = read_reviews(args.data, ["text"])["text"].dropna()

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from shared_data import default_reviews, read_reviews
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.embed import embed
-from kbatch.models import resolve_model
+from kbatch.commands.embed import embed
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
+from kbatch.models.resolve import resolve_model
 
 
 def plain_encode(texts: list[str], model_path: str) -> tuple[np.ndarray, float]:

@@ -21,7 +21,7 @@ cp "$data" .carry/reviews_100k.parquet
 python3 - <<'PY'
 from sentence_transformers import SentenceTransformer
 
-from kbatch.models import resolve_model
+from kbatch.models.resolve import resolve_model
 
 model = SentenceTransformer(resolve_model("all-MiniLM-L6-v2").path, device="cpu")
 model.half().save(".carry/model", safe_serialization=True)

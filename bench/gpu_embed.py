@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.embed import embed
-from kbatch.models import load_sentence_transformer, resolve_model
+from kbatch.commands.embed import embed
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
+from kbatch.models.resolve import load_sentence_transformer, resolve_model
 from kbatch.stages.encode import vector_matrix
 
 

@@ -30,10 +30,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 from catalog import make_catalog
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.embed import embed
-from kbatch.manifest import RunResult
+from kbatch.commands.embed import embed
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
+from kbatch.engine.manifest import RunResult
 from kbatch.stages.encode import vector_matrix
 
 SUFFIXES = (" (리퍼)", " (전시상품)", " (재고정리)")  # words a seller appends to a changed listing

@@ -33,11 +33,11 @@ import pyarrow.parquet as pq
 from catalog import make_catalog
 from shared_data import default_reviews, read_reviews
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
+from kbatch.commands.match import match
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
 from kbatch.io.writer import MANIFEST, part_name
-from kbatch.match import match
-from kbatch.models import resolve_model
+from kbatch.models.resolve import resolve_model
 
 DIMENSION = 384
 TOP_K = 10

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from shared_data import default_reviews, read_reviews
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
 
 
 def vectors(directory: Path) -> list:

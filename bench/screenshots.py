@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from kbatch.jobs.report import write_run_report
-from kbatch.topics.plot import write_plot
+from kbatch.topicmodel.plot import write_plot
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = ROOT / "examples" / "reviews.parquet"

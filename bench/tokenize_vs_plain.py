@@ -27,9 +27,9 @@ from pathlib import Path
 from shared_data import default_reviews, read_reviews
 
 from kbatch.analyzers import ANALYZERS, AnalyzerSpec
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.tokenize import tokenize
+from kbatch.commands.tokenize import tokenize
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
 
 # The slow analyzers get fewer reviews so the whole bench stays within minutes.
 DEFAULT_ROWS = {"mecab": 20000, "kiwi": 10000, "komoran": 4000, "okt": 3000, "hannanum": 1500, "kkma": 300}

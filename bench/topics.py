@@ -12,7 +12,7 @@ outliers against gold topics, then kbatch topics on a million documents.
    square-root damping kbatch's c-TF-IDF always applies), so the words are weighed alike,
    and with ``reduce_outliers`` (embeddings strategy) and ``update_topics`` after its fit.
    NPMI and diversity of each one's top-10 words are computed the same way, on the same
-   noun documents (:mod:`kbatch.topics.quality`); outliers are documents left in topic -1.
+   noun documents (:mod:`kbatch.topicmodel.quality`); outliers are documents left in topic -1.
 2. Outliers against gold topics (skipped with ``--no-gold``): KorSTS's sentences (sentence1
    of all three files; gold: their genre, news, captions or forum) and the offers of 3,000
    synthetic catalog products (bench/catalog.py; gold: their category), embedded once, and
@@ -52,14 +52,14 @@ from catalog import _products as catalog_products
 from catalog import make_catalog
 from shared_data import default_reviews, read_reviews, shared_data_dir
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.embed import embed
-from kbatch.models import load_sentence_transformer, resolve_model
+from kbatch.commands.embed import embed
+from kbatch.commands.topics import HDBSCAN_DIMS
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
+from kbatch.models.resolve import load_sentence_transformer, resolve_model
 from kbatch.stages.encode import vector_matrix
-from kbatch.topics.clustering import fit_hdbscan
-from kbatch.topics.pipeline import HDBSCAN_DIMS
-from kbatch.topics.quality import count_cooccurrence, npmi, topic_diversity
+from kbatch.topicmodel.clustering import fit_hdbscan
+from kbatch.topicmodel.quality import count_cooccurrence, npmi, topic_diversity
 
 TOP_WORDS = 10
 # Section 2: percentiles of --outliers nearest (None: --outliers keep) and thresholds of
@@ -83,8 +83,8 @@ def in_child(function, *args):
 
 def kbatch_run(command: str, source: str, output: str, options: dict) -> dict:
     """A kbatch command on its own fresh local cluster: seconds, words, peaks of client and workers."""
-    from kbatch.keywords import keywords
-    from kbatch.topics import topics
+    from kbatch.commands.keywords import keywords
+    from kbatch.commands.topics import topics
 
     with open(os.devnull, "w") as quiet:
         start = time.perf_counter()

@@ -23,9 +23,9 @@ import numpy as np
 from embed_vs_st import kbatch_steady
 from shared_data import default_reviews, read_reviews
 
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
-from kbatch.models import resolve_model
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
+from kbatch.models.resolve import resolve_model
 
 
 def package_encode(texts: list[str], threads: int | None, one_per_call: bool = False) -> tuple[np.ndarray, float]:

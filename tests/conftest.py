@@ -29,7 +29,7 @@ def reviews_file(tmp_path, reviews) -> Path:
 
 @pytest.fixture(scope="session")
 def model_path() -> str:
-    from kbatch.models import resolve_model
+    from kbatch.models.resolve import resolve_model
 
     return resolve_model().path
 
@@ -37,8 +37,8 @@ def model_path() -> str:
 @pytest.fixture(scope="session")
 def cluster():
     """A local cluster kept for the whole session, so model loading is paid once."""
-    from kbatch.cluster import open_cluster
-    from kbatch.config import ClusterConfig
+    from kbatch.engine.cluster import open_cluster
+    from kbatch.engine.config import ClusterConfig
 
     with open(os.devnull, "w") as quiet, open_cluster(ClusterConfig(dashboard_address=":0"), log=quiet) as running:
         yield running

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kbatch.batching import OutOfMemory, encode_ragged, pad_batch, plan_batches
+from kbatch.models.batching import OutOfMemory, encode_ragged, pad_batch, plan_batches
 
 
 def ragged(rows):

@@ -1,6 +1,6 @@
 import pytest
 
-from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.engine.config import ClusterConfig, load_cluster_config
 from kbatch.errors import ClusterError
 
 

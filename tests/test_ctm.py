@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import normalized_mutual_info_score
 
 from kbatch.errors import InputError
-from kbatch.topics.ctm import CombinedTM, CTMSettings
+from kbatch.topicmodel.ctm import CombinedTM, CTMSettings
 
 THEMES = {
     "food": ["김치", "비빔밥", "불고기", "떡볶이", "라면", "냉면", "삼겹살", "만두", "김밥", "된장찌개"],

@@ -1,4 +1,4 @@
-"""kbatch.embed on real Korean reviews, on a real local Dask cluster."""
+"""kbatch.commands.embed on real Korean reviews, on a real local Dask cluster."""
 
 import json
 import shutil
@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
 from kbatch.errors import ModelError, OutputConflictError
-from kbatch.models import resolve_model
+from kbatch.models.resolve import resolve_model
 
 
 def run(source, output, cluster, **options):

@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from kbatch.batching import OutOfMemory
-from kbatch.cluster import _start_gpu_workers
-from kbatch.config import ClusterConfig, visible_devices
-from kbatch.embed import embed
-from kbatch.encoders import EncoderSettings, SentenceEncoder
+from kbatch.commands.embed import embed
+from kbatch.engine.cluster import _start_gpu_workers
+from kbatch.engine.config import ClusterConfig, visible_devices
 from kbatch.errors import ClusterError
+from kbatch.models.batching import OutOfMemory
+from kbatch.models.encoders import EncoderSettings, SentenceEncoder
 from kbatch.stages.encode import vector_matrix
 
 

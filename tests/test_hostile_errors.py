@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from kbatch.cli import main
+from kbatch.engine.logs import KEEP_LOGS, run_log
 from kbatch.errors import InputError, OutputLockedError
 from kbatch.io.lock import output_lock
 from kbatch.io.reader import plan_input
-from kbatch.logs import KEEP_LOGS, run_log
 
 DASHBOARD = "kbatch: dashboard "
 
@@ -133,7 +133,7 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_in_the_log(tmp_pat
     def broken(*args, **kwargs):
         raise ValueError("first line\nsecond line of a long dump")
 
-    monkeypatch.setattr("kbatch.embed.embed", broken)
+    monkeypatch.setattr("kbatch.commands.embed.embed", broken)
     assert main(["embed", str(reviews_file), "-o", str(tmp_path / "emb")]) == 1
     line = capsys.readouterr().err.strip()
     assert line.startswith("kbatch: error: unexpected ValueError: first line (details: ")
@@ -145,7 +145,7 @@ def test_a_multi_line_message_is_still_one_line(tmp_path, logs, monkeypatch, cap
     def refused(*args, **kwargs):
         raise InputError("the input\nis refused")
 
-    monkeypatch.setattr("kbatch.embed.embed", refused)
+    monkeypatch.setattr("kbatch.commands.embed.embed", refused)
     assert main(["embed", str(tmp_path / "in.csv"), "-o", str(tmp_path / "emb")]) == InputError.exit_code
     assert capsys.readouterr().err.startswith("kbatch: error: the input is refused (details: ")
 

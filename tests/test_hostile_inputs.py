@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from kbatch.cli import main
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.commands.match import match
 from kbatch.errors import OutputConflictError
 from kbatch.io.writer import OutputDir
-from kbatch.match import match
 
 
 def run(source, output, cluster, **options):

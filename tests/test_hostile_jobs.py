@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from kbatch.cli import main
-from kbatch.cluster import open_cluster
-from kbatch.config import ClusterConfig
+from kbatch.engine.cluster import open_cluster
+from kbatch.engine.config import ClusterConfig
 from kbatch.errors import InputError, OutputConflictError
 from kbatch.jobs.run import previous_night, run_job
 from kbatch.jobs.spec import load_job

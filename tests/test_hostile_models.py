@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-import kbatch.fingerprint
+import kbatch.models.digest
 from kbatch.cli import build_parser, main
 from kbatch.errors import ModelError, OutputConflictError
-from kbatch.models import fingerprint, load_sentence_transformer, resolve_model
+from kbatch.models.resolve import fingerprint, load_sentence_transformer, resolve_model
 
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()[:16]
 
@@ -275,8 +275,8 @@ def test_identity_is_remembered_outside_the_folder_and_rechecked_when_a_file_cha
     model = copy_model(minilm, tmp_path / "m")
     listing = sorted(model.rglob("*"))
     hashed = []
-    digest_of = kbatch.fingerprint._file_digest
-    monkeypatch.setattr(kbatch.fingerprint, "_file_digest", lambda file: hashed.append(file) or digest_of(file))
+    digest_of = kbatch.models.digest._file_digest
+    monkeypatch.setattr(kbatch.models.digest, "_file_digest", lambda file: hashed.append(file) or digest_of(file))
     first = fingerprint(model)
     assert len(hashed) == len([p for p in listing if p.is_file()])
     hashed.clear()

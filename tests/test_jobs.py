@@ -22,14 +22,14 @@ import pytest
 import yaml
 
 from kbatch.cli import main
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.commands.match import match
 from kbatch.errors import InputError, OutputLockedError
 from kbatch.io.lock import output_lock
 from kbatch.io.writer import PartitionWriter
 from kbatch.jobs.history import find_runs, format_runs
 from kbatch.jobs.run import run_job
 from kbatch.jobs.spec import load_job
-from kbatch.match import match
 from kbatch.stages.encode import vector_matrix
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -216,7 +216,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, capsy
     def embed_on_full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "out/emb/part-00000.parquet")
 
-    monkeypatch.setattr("kbatch.embed.embed", embed_on_full_disk)
+    monkeypatch.setattr("kbatch.commands.embed.embed", embed_on_full_disk)
     assert main(["embed", str(EXAMPLES / "reviews.parquet"), "-o", str(tmp_path / "emb")]) == 4
     message = capsys.readouterr().err.strip()
     assert "\n" not in message

@@ -11,11 +11,11 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from kbatch.analyzers.tags import NOUNS
+from kbatch.commands.keywords import keywords
+from kbatch.commands.tokenize import tokenize
 from kbatch.errors import InputError
-from kbatch.keywords import keywords
-from kbatch.mmr import mmr
 from kbatch.stages.candidates import morpheme_ngrams
-from kbatch.tokenize import tokenize
+from kbatch.vectors.mmr import mmr
 
 
 def test_candidates_are_adjacent_noun_runs():

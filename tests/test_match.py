@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.commands.match import match
 from kbatch.errors import InputError
-from kbatch.match import match
-from kbatch.topk import topk_blockwise
+from kbatch.vectors.topk import topk_blockwise
 
 
 def test_blockwise_topk_equals_brute_force():

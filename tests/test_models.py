@@ -1,7 +1,7 @@
 import pytest
 
 from kbatch.errors import ModelError
-from kbatch.models import resolve_model
+from kbatch.models.resolve import resolve_model
 
 
 def test_default_model_is_packaged_and_offline():

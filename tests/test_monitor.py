@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 from distributed import Client, LocalCluster
 
-from kbatch.monitor import install, report
+from kbatch.engine.monitor import install, report
 
 
 @pytest.fixture

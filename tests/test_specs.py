@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kbatch.specs import extract_specs, spec_conflicts
+from kbatch.analyzers.specs import extract_specs, spec_conflicts
 
 pytest.importorskip("mecab_ko")
 

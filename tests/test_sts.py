@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kbatch.sts import evaluate, sts
+from kbatch.commands.sts import evaluate, sts
 
 KORSTS_DEV = Path(__file__).resolve().parents[1] / "examples" / "korsts" / "sts-dev.tsv"
 

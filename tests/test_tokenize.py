@@ -10,8 +10,8 @@ import pytest
 
 from kbatch.analyzers import AnalyzerSpec
 from kbatch.analyzers.tags import TAGS
+from kbatch.commands.tokenize import tokenize
 from kbatch.stages import MorphAnalyze, NormalizeText
-from kbatch.tokenize import tokenize
 
 
 def test_reviews_become_morphemes_with_one_tag_set(tmp_path, reviews_file, cluster):

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kbatch.embed import embed
-from kbatch.topics import topics
-from kbatch.topics.clustering import cover_all
+from kbatch.commands.embed import embed
+from kbatch.commands.topics import topics
+from kbatch.topicmodel.clustering import cover_all
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REVIEWS = 2_000

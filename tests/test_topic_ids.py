@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.commands.topics import topics
 from kbatch.errors import InputError
-from kbatch.topics import topics
-from kbatch.topics.continuity import PreviousTopics, carry_ids
+from kbatch.topicmodel.continuity import PreviousTopics, carry_ids
 
 EDITED = 20  # 1% of the 2,000 reviews
 REVIEWS = Path(__file__).resolve().parents[1] / "examples" / "reviews.parquet"

@@ -11,11 +11,11 @@ import pytest
 from kbatch.analyzers import AnalyzerSpec
 from kbatch.analyzers.noise import UNKNOWN, is_jamo_only, is_noise
 from kbatch.analyzers.tags import NOUNS, TAGS
+from kbatch.commands.topics import topics
 from kbatch.stages import MorphAnalyze, NormalizeText
 from kbatch.stages.candidates import morpheme_ngrams
-from kbatch.topics import topics
-from kbatch.topics.ctfidf import class_tfidf
-from kbatch.topics.summary import MIN_DOCUMENTS, SYLLABLE_MAX_RANK, SYLLABLE_MIN_SHARE, keyword_terms, summarize
+from kbatch.topicmodel.ctfidf import class_tfidf
+from kbatch.topicmodel.summary import MIN_DOCUMENTS, SYLLABLE_MAX_RANK, SYLLABLE_MIN_SHARE, keyword_terms, summarize
 
 
 def analyze(texts: list[str]) -> pd.DataFrame:

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from kbatch.errors import InputError
-from kbatch.topics import plot, plot_png
-from kbatch.topics.labels import Box, labelled, place_labels
-from kbatch.topics.plot import write_plot
-from kbatch.topics.plot_data import table_topics
+from kbatch.topicmodel import plot, plot_png
+from kbatch.topicmodel.labels import Box, labelled, place_labels
+from kbatch.topicmodel.plot import write_plot
+from kbatch.topicmodel.plot_data import table_topics
 
 SVG = "{http://www.w3.org/2000/svg}"
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from kbatch.topics.quality import contingency, count_cooccurrence, nmi_ari, npmi, topic_diversity
+from kbatch.topicmodel.quality import contingency, count_cooccurrence, nmi_ari, npmi, topic_diversity
 
 # Five tokenised reviews; the fourth has no tokens at all (None), the fifth is empty.
 REVIEWS = [

@@ -14,11 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.commands.topics import topics
 from kbatch.errors import InputError
-from kbatch.topics import topics
-from kbatch.topics.ctfidf import class_tfidf
-from kbatch.topics.summary import combine, summarize
+from kbatch.topicmodel.ctfidf import class_tfidf
+from kbatch.topicmodel.summary import combine, summarize
 
 # NMI with the three domains, measured with the default model (use-m3): hdbscan 0.82 (0.75 with --outliers keep),
 # kmeans 0.88, minibatch 0.53, ctm 0.29; with all-MiniLM-L6-v2 (English) 0.15-0.26 for

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.commands.train import TrainSettings, train
 from kbatch.errors import InputError
-from kbatch.train import TrainSettings, train
-from kbatch.train_data import read_pairs
+from kbatch.io.pairs import read_pairs
 
 KORSTS_DEV = Path(__file__).resolve().parents[1] / "examples" / "korsts" / "sts-dev.tsv"
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from test_cli import kbatch, one_line_error
 
-from kbatch.embed import embed
-from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.sts import evaluate
+from kbatch.commands.embed import embed
+from kbatch.commands.sts import evaluate
+from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.use_m3 import SentencePieceTokenizer
 
 KORSTS_DEV = Path(__file__).resolve().parents[1] / "examples" / "korsts" / "sts-dev.tsv"

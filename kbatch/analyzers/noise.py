@@ -3,7 +3,7 @@
 MeCab-ko tags a lone jamo as a noun (ㄷ in ``ㄷㄷ`` is NNG) and runs of jamo as unknown
 (ㅋㅋ, ㅠㅠ); every analyzer's unknown tag is unified to ``NA``. Neither names anything.
 Whether a one-syllable noun is a keyword depends on how often it occurs, which only the
-caller knows (:func:`kbatch.topics.summary.keyword_terms`).
+caller knows (:func:`kbatch.topicmodel.summary.keyword_terms`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Exit codes: 0 ok, 1 unexpected error, 2 bad usage, 3 bad input, 4 output conflic
 another run, 130 interrupted. An output that cannot be written (disk full, permission
 denied) is exit 4 with the path and reason. Each failure is one line on stderr that names
 the run's log file, which holds the traceback and what Dask and the workers logged
-(:mod:`kbatch.logs`).
+(:mod:`kbatch.engine.logs`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 
 from kbatch import __version__
 from kbatch.cli import embed, inspection, jobs, keywords, match, models, sts, tokenize, topics, train
+from kbatch.engine.logs import run_log
 from kbatch.errors import KbatchError, failure_line
-from kbatch.logs import run_log
 
 
 def build_parser() -> argparse.ArgumentParser:

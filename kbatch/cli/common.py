@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from kbatch.manifest import RunResult
+from kbatch.engine.manifest import RunResult
 
 
 def add_command(commands, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def run_and_summarize(command: Callable[..., RunResult], args: argparse.Namespac
 
 
 def run_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments of :class:`kbatch.command.RunOptions` from parsed options."""
+    """Keyword arguments of :class:`kbatch.engine.frame.RunOptions` from parsed options."""
     return {
         **({"text_col": args.text_col} if "text_col" in args else {}),
         "id_col": args.id_col,

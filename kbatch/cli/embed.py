@@ -1,11 +1,11 @@
-"""``kbatch embed``: options, examples, and the call into :func:`kbatch.embed.embed`."""
+"""``kbatch embed``: options, examples, and the call into :func:`kbatch.commands.embed.embed`."""
 
 from __future__ import annotations
 
 import argparse
 
 from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
-from kbatch.models import DEFAULT_MODEL
+from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
 examples:
@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.embed import embed
+    from kbatch.commands.embed import embed
 
     options = {"model": args.model, "normalize": args.normalize, "dtype": args.dtype, "pooling": args.pooling,
                "quantize": args.quantize, "token_budget": args.token_budget, "cache": args.cache,

@@ -12,7 +12,7 @@ from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER, AnalyzerSpec
 from kbatch.analyzers.userdict import read_user_dict
 from kbatch.cli.common import add_command, add_debug_option, add_trust_option
 from kbatch.errors import InputError
-from kbatch.models import DEFAULT_MODEL
+from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
 examples:
@@ -43,7 +43,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.inspection import inspect_text
+    from kbatch.commands.inspect import inspect_text
 
     if (args.text is None) == (args.file is None):
         raise InputError("give the text as an argument or --file FILE, not both")

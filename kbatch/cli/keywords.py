@@ -1,4 +1,4 @@
-"""``kbatch keywords``: options, examples, and the call into :func:`kbatch.keywords.keywords`."""
+"""``kbatch keywords``: options, examples, and the call into :func:`kbatch.commands.keywords.keywords`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
 from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
-from kbatch.models import DEFAULT_MODEL
+from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
 examples:
@@ -45,7 +45,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.keywords import keywords
+    from kbatch.commands.keywords import keywords
 
     options = {"top_n": args.top_n, "diversity": args.diversity, "ngram": args.ngram, "pos": args.pos, "analyzer": args.analyzer,
                "stopwords": args.stopwords, "model": args.model, "trust_remote_code": args.trust_remote_code}

@@ -54,7 +54,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.match import match
+    from kbatch.commands.match import match
 
     result = match(
         args.left, args.right, args.output, top_k=args.top_k, min_score=args.min_score, spec_aware=args.spec_aware,

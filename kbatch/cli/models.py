@@ -39,7 +39,7 @@ def add_parser(commands) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from kbatch.models import fingerprint
+    from kbatch.models.resolve import fingerprint
     from kbatch.use_m3 import build_model, default_model_dir
 
     target = build_model(Path(args.output) if args.output else default_model_dir())
@@ -48,7 +48,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from kbatch.models import DEFAULT_MODEL, known_models
+    from kbatch.models.resolve import DEFAULT_MODEL, known_models
 
     for name, where in known_models().items():
         default = " (default)" if name == DEFAULT_MODEL else ""

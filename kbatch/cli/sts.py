@@ -15,7 +15,7 @@ from kbatch.cli.common import (
     cluster_file,
     run_and_summarize,
 )
-from kbatch.models import DEFAULT_MODEL
+from kbatch.models.resolve import DEFAULT_MODEL
 
 STS_EXAMPLES = """\
 examples:
@@ -77,7 +77,7 @@ def _add_pair_options(parser: argparse.ArgumentParser, gold_default: str | None)
 
 
 def run_sts(args: argparse.Namespace) -> int:
-    from kbatch.sts import sts
+    from kbatch.commands.sts import sts
 
     options = {"col1": args.col1, "col2": args.col2, "gold": args.gold, "model": args.model, "quantize": args.quantize,
                "token_budget": args.token_budget, "trust_remote_code": args.trust_remote_code}
@@ -85,7 +85,7 @@ def run_sts(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from kbatch.sts import evaluate
+    from kbatch.commands.sts import evaluate
 
     result = evaluate(args.sts, col1=args.col1, col2=args.col2, gold=args.gold, model=args.model, trust_remote_code=args.trust_remote_code,
                       cluster=cluster_file(args.cluster), progress=not args.json)

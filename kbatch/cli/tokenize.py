@@ -1,4 +1,4 @@
-"""``kbatch tokenize``: options, examples, and the call into :func:`kbatch.tokenize.tokenize`."""
+"""``kbatch tokenize``: options, examples, and the call into :func:`kbatch.commands.tokenize.tokenize`."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.tokenize import tokenize
+    from kbatch.commands.tokenize import tokenize
 
     options = {"analyzer": args.analyzer, "pos": args.pos, "user_dict": args.user_dict, "stopwords": args.stopwords,
                "jvm_heap_mb": args.jvm_heap}

@@ -6,8 +6,8 @@ import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
 from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
-from kbatch.topics.clustering import OUTLIER_PERCENTILE
-from kbatch.topics.pipeline import METHODS, OUTLIERS
+from kbatch.commands.topics import METHODS, OUTLIERS
+from kbatch.topicmodel.clustering import OUTLIER_PERCENTILE
 
 EXAMPLES = """\
 examples:
@@ -70,7 +70,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.topics import topics
+    from kbatch.commands.topics import topics
 
     names = ("n_topics", "method", "fit_sample", "reduce_dims", "min_cluster_size", "outliers", "top_words", "keyword_diversity",
              "embeddings", "model", "trust_remote_code", "analyzer", "pos", "stopwords", "label_col", "plot", "seed", "previous")

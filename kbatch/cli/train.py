@@ -1,11 +1,11 @@
-"""``kbatch train``: options, examples, and the call into :func:`kbatch.train.train`."""
+"""``kbatch train``: options, examples, and the call into :func:`kbatch.commands.train.train`."""
 
 from __future__ import annotations
 
 import argparse
 
 from kbatch.cli.common import add_command, add_debug_option, add_trust_option
-from kbatch.models import DEFAULT_BASE_MODEL
+from kbatch.models.resolve import DEFAULT_BASE_MODEL
 
 EXAMPLES = """\
 examples:
@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kbatch.train import TrainSettings, train
+    from kbatch.commands.train import TrainSettings, train
 
     settings = TrainSettings(args.epochs, args.batch_size, args.lr, args.warmup, args.seed, args.loss)
     card = train(args.task, args.train, args.output, dev=args.dev, base=args.base, trust_remote_code=args.trust_remote_code,

@@ -23,15 +23,15 @@ from typing import TextIO
 import numpy as np
 import pyarrow.dataset as ds
 
-from kbatch import monitor
-from kbatch.command import connect, performance_report
-from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.engine import monitor
+from kbatch.engine.config import ClusterConfig, load_cluster_config
+from kbatch.engine.frame import connect, performance_report
+from kbatch.engine.run import current_step
 from kbatch.errors import InputError, KbatchError, OutputConflictError
 from kbatch.io.lock import output_lock
 from kbatch.io.writer import atomic_path
 from kbatch.jobs.report import write_run_report
 from kbatch.jobs.spec import Job, Step, command_function
-from kbatch.runner import current_step
 
 RUN_MANIFEST = "_run.json"
 SCORE_BINS = np.linspace(0.0, 1.0, 21)

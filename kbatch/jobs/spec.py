@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from kbatch.command import RunOptions
+from kbatch.engine.frame import RunOptions
 from kbatch.errors import InputError
 from kbatch.jobs.schedule import Schedule
 
@@ -196,15 +196,15 @@ def _step(entry, where: str, known: set[str]) -> Step:
 def command_function(command: str):
     """The library function behind a job command."""
     if command == "embed":
-        from kbatch.embed import embed as function
+        from kbatch.commands.embed import embed as function
     elif command == "tokenize":
-        from kbatch.tokenize import tokenize as function
+        from kbatch.commands.tokenize import tokenize as function
     elif command == "keywords":
-        from kbatch.keywords import keywords as function
+        from kbatch.commands.keywords import keywords as function
     elif command == "topics":
-        from kbatch.topics import topics as function
+        from kbatch.commands.topics import topics as function
     else:
-        from kbatch.match import match as function
+        from kbatch.commands.match import match as function
     return function
 
 

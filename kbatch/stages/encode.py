@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kbatch.batching import encode_ragged
-from kbatch.encoders import EncoderSettings, load_encoder
+from kbatch.models.batching import encode_ragged
+from kbatch.models.encoders import EncoderSettings, load_encoder
 from kbatch.stages.base import Stage
 
 DTYPES = {"float32": (np.float32, pa.float32()), "float16": (np.float16, pa.float16())}

@@ -22,7 +22,7 @@ from kbatch.errors import ModelError
 from kbatch.stages.base import Stage
 
 if TYPE_CHECKING:
-    from kbatch.models import ModelSpec
+    from kbatch.models.resolve import ModelSpec
 
 # Texts longer than this many characters per allowed token are cut before tokenizing:
 # no tokenizer yields fewer tokens per character, and a 100,000-character review would
@@ -67,7 +67,7 @@ class FastTokenizer:
 def load_tokenizer(model_path: str, max_length: int, trust_remote_code: bool = False) -> SubwordTokenizer:
     """The model's tokenizer, set to truncate, loaded once per worker process; the folder's own
     tokenizer code runs only when the user trusted it (``--trust-remote-code``)."""
-    from kbatch.models import first_module
+    from kbatch.models.resolve import first_module
     from kbatch.use_m3 import EMBEDDING_MODULE, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
     if first_module(model_path) == EMBEDDING_MODULE:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kbatch.errors import ModelError
-from kbatch.models import cache_dir
+from kbatch.models.resolve import cache_dir
 from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def build_model(target: Path) -> Path:
     """Convert the package's weights into ``target`` (written whole, then renamed into place)."""
     from sentence_transformers import SentenceTransformer
 
-    from kbatch.st_modules import Normalize, Pooling
+    from kbatch.models.st_modules import Normalize, Pooling
     from kbatch.use_m3.modules import UseM3Embedding, UseM3Head
 
     source = _package_resources()

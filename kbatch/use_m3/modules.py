@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kbatch.batching import pad_batch
-from kbatch.st_modules import InputModule, Module
+from kbatch.models.batching import pad_batch
+from kbatch.models.st_modules import InputModule, Module
 from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
 EMBEDDING_DIM = 512

@@ -23,15 +23,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kbatch.cluster import Cluster, Routing, open_cluster
-from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.engine.cluster import Cluster, Routing, open_cluster
+from kbatch.engine.config import ClusterConfig, load_cluster_config
+from kbatch.engine.manifest import RunResult, params_key, totals, versions
+from kbatch.engine.run import Prepared, current_step
 from kbatch.errors import OutputConflictError
 from kbatch.io.identity import combined_digest, piece_digest
 from kbatch.io.lock import output_lock
 from kbatch.io.reader import Piece, find_input_files, plan_input
 from kbatch.io.writer import OutputDir, part_name
-from kbatch.manifest import RunResult, params_key, totals, versions
-from kbatch.runner import Prepared, current_step
 
 # Row-level errors (e.g. an analyzer rejecting a text) quoted in the manifest.
 MAX_ERROR_EXAMPLES = 20

@@ -21,12 +21,12 @@ from kbatch.analyzers.jvm import DEFAULT_JVM_HEAP_MB
 from kbatch.analyzers.stopwords import BUILTIN, load_stopwords
 from kbatch.analyzers.tags import parse_pos
 from kbatch.analyzers.userdict import read_user_dict
-from kbatch.cluster import Cluster
-from kbatch.command import RunOptions, partition_record, run_command
+from kbatch.engine.cluster import Cluster
+from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.manifest import RunResult
+from kbatch.engine.run import Prepared, run_partitions
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
-from kbatch.manifest import RunResult
-from kbatch.runner import Prepared, run_partitions
 from kbatch.stages import MorphAnalyze, NormalizeText
 
 # Per-row analyzer errors kept as examples in each partition's record.
@@ -49,7 +49,7 @@ def tokenize(
     ``pos`` is ``all``, ``nouns``, ``content`` or a comma list of unified tags.
     ``stopwords`` is ``builtin``, ``none`` or a file; by default the built-in list
     applies unless ``pos`` is ``all``. ``options`` are those of
-    :class:`~kbatch.command.RunOptions`.
+    :class:`~kbatch.engine.frame.RunOptions`.
     """
     keep_tags = parse_pos(pos)
     stop = load_stopwords(stopwords if stopwords is not None else (BUILTIN if pos != "all" else None))

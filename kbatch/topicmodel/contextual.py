@@ -18,8 +18,8 @@ from scipy import sparse
 
 from kbatch.analyzers.noise import is_jamo_only
 from kbatch.errors import InputError
-from kbatch.topics.clustering import best_topics, cover_all
-from kbatch.topics.ctm import CombinedTM, CTMSettings
+from kbatch.topicmodel.clustering import best_topics, cover_all
+from kbatch.topicmodel.ctm import CombinedTM, CTMSettings
 
 VOCABULARY_SIZE = 2_000
 # Gradient steps at least: a small sample needs more epochs to train as far as a large one.

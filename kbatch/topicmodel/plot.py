@@ -2,7 +2,7 @@
 
 The map keeps one scale on both axes (a distance means the same across and up), draws outliers
 faint underneath, and places each topic's label on a white box where it covers no other label
-(:mod:`kbatch.topics.labels`), in the HTML page and the PNG (:mod:`kbatch.topics.plot_png`) alike.
+(:mod:`kbatch.topicmodel.labels`), in the HTML page and the PNG (:mod:`kbatch.topicmodel.plot_png`) alike.
 
 ``.html`` is one self-contained file (inline SVG and a table, no scripts, no network), so it opens
 anywhere and Korean renders with the reader's system fonts. ``.png`` needs matplotlib and a Korean
@@ -23,9 +23,9 @@ import pandas as pd
 from kbatch.errors import InputError
 from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks
 from kbatch.io.writer import atomic_path
-from kbatch.topics.labels import Box, Label, labelled
-from kbatch.topics.plot_data import OUTLIER_OPACITY, TOOLTIP_CHARS, Topic, drawable_points, label_anchors, shown_bars, table_topics
-from kbatch.topics.plot_png import write_png
+from kbatch.topicmodel.labels import Box, Label, labelled
+from kbatch.topicmodel.plot_data import OUTLIER_OPACITY, TOOLTIP_CHARS, Topic, drawable_points, label_anchors, shown_bars, table_topics
+from kbatch.topicmodel.plot_png import write_png
 
 
 def write_plot(path: str | os.PathLike[str], topics: pd.DataFrame, points: pd.DataFrame, title: str) -> str:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kbatch.analyzers.noise import is_jamo_only
-from kbatch.topics.quality import contingency
+from kbatch.topicmodel.quality import contingency
 
 # A keyword of a topic occurs in at least this many of its documents (all of them in a smaller topic).
 MIN_DOCUMENTS = 2

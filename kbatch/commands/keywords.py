@@ -20,19 +20,19 @@ import pyarrow.compute as pc
 from kbatch.analyzers import DEFAULT_ANALYZER, AnalyzerSpec
 from kbatch.analyzers.stopwords import BUILTIN, load_stopwords
 from kbatch.analyzers.tags import TAGS, parse_pos
-from kbatch.cluster import Cluster
-from kbatch.command import RunOptions, partition_record, run_command
-from kbatch.embed import embedding_params, encode_strings, make_encode
+from kbatch.commands.embed import embedding_params, encode_strings, make_encode
+from kbatch.engine.cluster import Cluster
+from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.manifest import RunResult
+from kbatch.engine.run import Prepared, run_partitions
 from kbatch.errors import InputError
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
-from kbatch.manifest import RunResult
-from kbatch.mmr import mmr
-from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import Prepared, run_partitions
+from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages import Encode, MorphAnalyze, NormalizeText, SubwordTokenize
 from kbatch.stages.candidates import KeywordCandidates
 from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.mmr import mmr
 
 
 def keywords(
@@ -54,7 +54,7 @@ def keywords(
     Candidates are n-grams of up to ``ngram`` adjacent morphemes whose tags ``pos``
     selects (nouns by default, so noun compounds too), minus ``stopwords`` (built-in list by
     default). ``diversity`` 0..1 trades relevance for variety (MMR, as in KeyBERT).
-    ``options`` are those of :class:`~kbatch.command.RunOptions`.
+    ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`.
     """
     if top_n < 1:
         raise InputError(f"--top-n must be at least 1, got {top_n}")

@@ -24,21 +24,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.analyzers import DEFAULT_ANALYZER
-from kbatch.command import RunOptions, check_output_apart, connect, performance_report
-from kbatch.config import ClusterConfig, load_cluster_config
+from kbatch.commands.match import embedded_side
+from kbatch.commands.tokenize import tokenize
+from kbatch.engine.config import ClusterConfig, load_cluster_config
+from kbatch.engine.frame import RunOptions, check_output_apart, connect, performance_report
+from kbatch.engine.manifest import RunResult, params_key, versions
+from kbatch.engine.run import follow
 from kbatch.errors import InputError, ModelError
 from kbatch.io.lock import output_lock
 from kbatch.io.reader import plan_input
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
-from kbatch.manifest import RunResult, params_key, versions
-from kbatch.match import embedded_side
-from kbatch.models import DEFAULT_MODEL, ModelSpec, resolve_model
-from kbatch.runner import follow
-from kbatch.tokenize import tokenize
-from kbatch.topics import tasks
-from kbatch.topics.continuity import PreviousTopics, carry_ids, public_table, public_topics
-from kbatch.topics.quality import nmi_ari, npmi, topic_diversity
-from kbatch.topics.summary import add_up, tree_reduce
+from kbatch.models.resolve import DEFAULT_MODEL, ModelSpec, resolve_model
+from kbatch.topicmodel import tasks
+from kbatch.topicmodel.continuity import PreviousTopics, carry_ids, public_table, public_topics
+from kbatch.topicmodel.quality import nmi_ari, npmi, topic_diversity
+from kbatch.topicmodel.summary import add_up, tree_reduce
 
 METHODS = ("hdbscan", "kmeans", "minibatch", "ctm")
 # hdbscan: outliers close to a topic join it (the default), or all stay outliers.
@@ -90,10 +90,10 @@ def topics(
     ``n_topics="auto"`` picks k by silhouette), ``minibatch`` (k-means then updated by every
     block) or ``ctm`` (CombinedTM on bags of morphemes + vectors). ``embeddings`` reuses
     vectors: an ``embed`` output or Parquet with ``id`` and ``embedding`` in source row order.
-    ``cache`` is an embedding cache directory (:mod:`kbatch.cache`). ``previous`` is an earlier
+    ``cache`` is an embedding cache directory (:mod:`kbatch.vectors.cache`). ``previous`` is an earlier
     ``topics`` output: a topic that is one of its topics keeps that topic's id
-    (:mod:`kbatch.topics.continuity`). ``options`` are those of
-    :class:`~kbatch.command.RunOptions` (``partition_rows`` applies to the embed and tokenize steps).
+    (:mod:`kbatch.topicmodel.continuity`). ``options`` are those of
+    :class:`~kbatch.engine.frame.RunOptions` (``partition_rows`` applies to the embed and tokenize steps).
     """
     earlier = PreviousTopics.read(previous) if previous is not None else None
     k = _check(n_topics, method, outliers, fit_sample, top_words, keyword_diversity, plot)
@@ -153,7 +153,7 @@ def topics(
         last_id = max(earlier.last_id if earlier else -1, int(ids.max()))
         _write_topics(out, table, key, last_id)
         if plot:
-            from kbatch.topics.plot import write_plot
+            from kbatch.topicmodel.plot import write_plot
 
             write_plot(plot, table, points, f"{len(table[table.topic >= 0])} topics of {vector_rows:,} documents ({method})")
         counts = {"topics": int((table.topic >= 0).sum()), "outliers": int(table.loc[table.topic == -1, "size"].sum())}
@@ -296,7 +296,7 @@ def _model_of(side, trust_remote_code: bool) -> ModelSpec:
 
 def _word_encoding(spec: ModelSpec, cluster) -> tuple:
     """The subword and encode stages that embed candidate words for MMR, as the documents were."""
-    from kbatch.embed import make_encode
+    from kbatch.commands.embed import make_encode
     from kbatch.stages import SubwordTokenize
 
     return SubwordTokenize.for_model(spec), make_encode(cluster, spec, None, True, "float32", None, None)

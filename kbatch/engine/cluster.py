@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import dask
 
-from kbatch.config import LOOPBACK, ClusterConfig, visible_devices
+from kbatch.engine.config import LOOPBACK, ClusterConfig, visible_devices
 from kbatch.errors import ClusterError
 
 
@@ -115,7 +115,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
 
 def _release_models(client) -> None:
     """On workers kbatch did not start, drop its models and give their GPU memory back."""
-    from kbatch.encoders import release_encoders
+    from kbatch.models.encoders import release_encoders
 
     with contextlib.suppress(Exception):  # a worker that went away has nothing left to free
         client.run(release_encoders)
@@ -158,7 +158,7 @@ def _start_gpu_workers(config: ClusterConfig, address: str, log) -> GPUWorkers |
     environ = {**os.environ, **_worker_environ(), "CUDA_VISIBLE_DEVICES": ",".join(visible_devices()[:gpus])}
     command = [sys.executable, "-m", "dask", "cuda", "worker", address, "--resources", "GPU=1", "--nthreads", "1",
                "--name", "gpu", "--death-timeout", "60", "--host", LOOPBACK, "--no-dashboard",
-               "--preload", "kbatch.logs"]  # its output goes to the run's log, Ctrl-C to the client
+               "--preload", "kbatch.engine.logs"]  # its output goes to the run's log, Ctrl-C to the client
     process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return GPUWorkers(process, gpus)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kbatch.errors import ModelError
-from kbatch.fingerprint import content_fingerprint, files_under
+from kbatch.models.digest import content_fingerprint, files_under
 
 # Korean-capable, offline, and a CNN: KorSTS test 71.4 and ~9x the sentences/s of
 # all-MiniLM-L6-v2 on CPU (README "Models"); train starts from a transformer instead.
@@ -251,7 +251,7 @@ def _from_hub_cache(repo_id: str) -> Path:
 
 def fingerprint(path: Path) -> str:
     """The model's identity, wherever it lives: a hash of every file's name, size and whole content
-    (:func:`kbatch.fingerprint.content_fingerprint`), remembered in kbatch's cache."""
+    (:func:`kbatch.models.digest.content_fingerprint`), remembered in kbatch's cache."""
     return content_fingerprint(path, cache_dir() / _MEMO)
 
 

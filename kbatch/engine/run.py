@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kbatch.cluster import Cluster
+from kbatch.engine.cluster import Cluster
 from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, read_piece
 from kbatch.stages.base import Stage
@@ -122,7 +122,7 @@ def follow(
     it completes (by default: raise its error, fetch nothing); on failure cancel them all."""
     from distributed import as_completed
 
-    from kbatch import monitor
+    from kbatch.engine import monitor
 
     counts = {f.key: n for f, n in zip(futures, rows, strict=True)}
     step, total, done = current_step.get() or label, sum(rows), 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from kbatch.analyzers import DEFAULT_ANALYZER, AnalyzerSpec, load_analyzer
-from kbatch.models import DEFAULT_MODEL, resolve_model
+from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages import MorphAnalyze, NormalizeText
 from kbatch.stages.subword import load_tokenizer
 

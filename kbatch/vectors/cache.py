@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kbatch.engine.manifest import params_key
 from kbatch.io.writer import atomic_path
-from kbatch.manifest import params_key
 from kbatch.stages.encode import vector_matrix
 
 

@@ -18,9 +18,9 @@ from kbatch.io.reader import Piece, read_piece_table
 from kbatch.io.rows import Source, read_rows
 from kbatch.io.writer import PartitionWriter
 from kbatch.stages.encode import vector_matrix
-from kbatch.topics.clustering import OUTLIER_PERCENTILE, fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
-from kbatch.topics.continuity import public_topics
-from kbatch.topics.summary import TopicSummary, summarize
+from kbatch.topicmodel.clustering import OUTLIER_PERCENTILE, fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
+from kbatch.topicmodel.continuity import public_topics
+from kbatch.topicmodel.summary import TopicSummary, summarize
 
 # Characters of a document shown in the plot's tooltip.
 TOOLTIP_CHARS = 80
@@ -98,7 +98,7 @@ def fit_topics(sample: Sample, settings: FitSettings):
     model, how = fit_kmeans(sample.vectors, settings.n_topics, settings.dims, settings.seed)
     if settings.method == "kmeans":
         return model, how
-    from kbatch.topics.contextual import fit_ctm
+    from kbatch.topicmodel.contextual import fit_ctm
 
     ctm = fit_ctm(sample.vectors, sample.tokens, model.n_topics, settings.seed, settings.epochs)
     return ctm.covering(sample.vectors, sample.tokens), how
@@ -106,7 +106,7 @@ def fit_topics(sample: Sample, settings: FitSettings):
 
 def update_block(state: tuple, piece: Piece) -> tuple:
     """Fold one block into a mini-batch k-means (blocks are chained one after another)."""
-    from kbatch.topics.clustering import update_minibatch
+    from kbatch.topicmodel.clustering import update_minibatch
 
     _, vectors, has_vector = read_block(piece)
     return update_minibatch(state, vectors[has_vector])
@@ -114,7 +114,7 @@ def update_block(state: tuple, piece: Piece) -> tuple:
 
 def finish_minibatch(state: tuple, sample: Sample):
     """The streamed mini-batch k-means as a model, every topic won by some sample document."""
-    from kbatch.topics.clustering import finish_minibatch as finish
+    from kbatch.topicmodel.clustering import finish_minibatch as finish
 
     return finish(state, sample.vectors)
 
@@ -122,7 +122,7 @@ def finish_minibatch(state: tuple, sample: Sample):
 def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, metadata: dict, keep: int,
                  public_ids: np.ndarray) -> TopicSummary:
     """Give every document of a block its topic, write ``id, topic, score`` (the topic by its public
-    id, :mod:`kbatch.topics.continuity`), and summarize the block (by the model's topic numbers)."""
+    id, :mod:`kbatch.topicmodel.continuity`), and summarize the block (by the model's topic numbers)."""
     ids, vectors, has_vector = read_block(piece)
     start, stop = piece.row_offset, piece.row_offset + piece.rows
     tokens = read_rows(inputs.tokens, "tokens", start, stop, is_string=False)
@@ -164,15 +164,15 @@ def describe_topics(summary: TopicSummary, model, top_words: int, diversity: flo
     With ``diversity`` and ``encoding`` (the subword and encode stages), the best c-TF-IDF
     words are re-ranked by MMR against the topic's mean document vector.
     """
-    from kbatch.mmr import mmr
-    from kbatch.topics.ctfidf import class_tfidf
+    from kbatch.topicmodel.ctfidf import class_tfidf
+    from kbatch.vectors.mmr import mmr
 
     if hasattr(model, "top_words"):
         words = dict(enumerate(model.top_words(top_words)))
     elif encoding is None:
         words = class_tfidf(summary.terms, top_words)
     else:
-        from kbatch.embed import encode_strings
+        from kbatch.commands.embed import encode_strings
 
         words = class_tfidf(summary.terms, top_words * MMR_CANDIDATES)
         for topic, (candidates, _) in words.items():
@@ -191,7 +191,7 @@ def describe_topics(summary: TopicSummary, model, top_words: int, diversity: flo
 
 def cooccurrence_block(piece: Piece, inputs: Inputs, words: list[str]):
     """How many of a block's documents hold each topic word and each pair of them (for NPMI)."""
-    from kbatch.topics.quality import count_cooccurrence
+    from kbatch.topicmodel.quality import count_cooccurrence
 
     tokens = read_rows(inputs.tokens, "tokens", piece.row_offset, piece.row_offset + piece.rows, is_string=False)
     return count_cooccurrence(tokens.to_pylist(), words)

@@ -11,8 +11,8 @@ import pandas as pd
 
 from kbatch.errors import InputError
 from kbatch.html import OUTLIER, OUTLIER_COLOUR
-from kbatch.topics.labels import Box, labelled
-from kbatch.topics.plot_data import OUTLIER_OPACITY, Topic, label_anchors, shown_bars
+from kbatch.topicmodel.labels import Box, labelled
+from kbatch.topicmodel.plot_data import OUTLIER_OPACITY, Topic, label_anchors, shown_bars
 
 PNG_DPI, PNG_FONT, PNG_LABEL_PAD = 110, 9, 0.3  # PNG_LABEL_PAD: the label box's margin, in font sizes
 

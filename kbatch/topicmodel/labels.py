@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from kbatch.topics.plot_data import Topic
+from kbatch.topicmodel.plot_data import Topic
 
 RINGS, DIRECTIONS = 4, 16  # how far (in label sizes) and in how many directions a label may move from its anchor
 

@@ -35,7 +35,7 @@ def _faiss():
 
 def build_index(right_dir: str, target: str, threads: int | None) -> str:
     """Build the HNSW index of a right side's vectors on a worker and save it beside the output."""
-    from kbatch.match import read_vectors
+    from kbatch.commands.match import read_vectors
     from kbatch.stages.encode import vector_matrix
 
     faiss = _faiss()

@@ -22,8 +22,8 @@ from typing import TextIO
 
 from kbatch import __version__
 from kbatch.errors import InputError, ModelError
-from kbatch.models import DEFAULT_BASE_MODEL, load_sentence_transformer, resolve_model
-from kbatch.train_data import MAX_SCORE, Pairs, read_pairs
+from kbatch.io.pairs import MAX_SCORE, Pairs, read_pairs
+from kbatch.models.resolve import DEFAULT_BASE_MODEL, load_sentence_transformer, resolve_model
 
 LOSSES = {"sts": ("cosine", "cosent"), "nli": ("mnrl",)}
 CARD = "kbatch_training.json"

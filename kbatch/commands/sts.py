@@ -21,15 +21,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kbatch.cluster import Cluster
-from kbatch.command import RunOptions, partition_record, run_command
-from kbatch.embed import check_options, embedding_params, make_encode
+from kbatch.commands.embed import check_options, embedding_params, make_encode
+from kbatch.engine.cluster import Cluster
+from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.manifest import RunResult
+from kbatch.engine.run import Prepared, run_partitions, run_stages
 from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, read_piece
 from kbatch.io.writer import OutputDir, PartitionWriter
-from kbatch.manifest import RunResult
-from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import Prepared, run_partitions, run_stages
+from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.base import Stage
 from kbatch.stages.encode import vector_matrix
@@ -51,7 +51,7 @@ def sts(
     """Score every pair of ``col1``/``col2`` by the cosine of their embeddings.
 
     Writes ``id, score`` (plus ``gold`` as float when given, and then Pearson and Spearman
-    in the manifest). ``options`` are those of :class:`~kbatch.command.RunOptions`.
+    in the manifest). ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`.
     """
     check_options("float32", None, quantize, token_budget)
     spec = resolve_model(model, trust_remote_code=trust_remote_code)

@@ -24,19 +24,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kbatch.cluster import Cluster
-from kbatch.command import RunOptions, check_output_apart, connect, partition_record, run_command
-from kbatch.config import ClusterConfig, load_cluster_config
-from kbatch.embed import embed
+from kbatch.commands.embed import embed
+from kbatch.engine.cluster import Cluster
+from kbatch.engine.config import ClusterConfig, load_cluster_config
+from kbatch.engine.frame import RunOptions, check_output_apart, connect, partition_record, run_command
+from kbatch.engine.manifest import RunResult
+from kbatch.engine.run import Prepared, run_partitions
 from kbatch.errors import InputError
-from kbatch.incremental import PreviousMatches, side_digest
 from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, plan_input, read_piece, read_piece_table
 from kbatch.io.writer import MANIFEST, OutputDir, PartitionWriter, atomic_path
-from kbatch.manifest import RunResult
-from kbatch.models import DEFAULT_MODEL, resolve_model
-from kbatch.runner import Prepared, run_partitions
+from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.incremental import PreviousMatches, side_digest
 
 # Left rows per task: big enough for efficient matrix products, small enough for memory.
 MATCH_PARTITION_ROWS = 4096
@@ -88,9 +88,9 @@ def match(
     directories of ``kbatch embed`` (used as they are; both sides must come from one model).
     Writes ``left_id, right_id, score, rank``. ``spec_aware`` re-ranks the best cosine
     candidates, lowering the score by :data:`SPEC_PENALTY` for every spec the two titles
-    disagree on (256GB vs 512GB, S24 vs S23, 블랙 vs 화이트; :mod:`kbatch.specs`).
-    ``index="ann"`` searches an HNSW index of the right side instead (:mod:`kbatch.ann`).
-    ``cache`` is an embedding cache directory for the tables' embedding (:mod:`kbatch.cache`).
+    disagree on (256GB vs 512GB, S24 vs S23, 블랙 vs 화이트; :mod:`kbatch.analyzers.specs`).
+    ``index="ann"`` searches an HNSW index of the right side instead (:mod:`kbatch.vectors.ann`).
+    ``cache`` is an embedding cache directory for the tables' embedding (:mod:`kbatch.vectors.cache`).
     ``previous`` is an earlier output of the same match (last night's): against the same
     right side, left rows with unchanged vectors keep its matches and are not searched again.
     """
@@ -127,7 +127,7 @@ def match(
                   "top_k": top_k, "min_score": min_score, "spec_aware": spec_aware, "index": index}
         ann_path = None
         if index == "ann":
-            from kbatch.ann import build_index
+            from kbatch.vectors.ann import build_index
 
             target = str(out / "_index" / f"{right_side.params_key}.faiss")
             # One task builds the index with every core of its machine (faiss threads), once.
@@ -175,7 +175,7 @@ def embedded_side(source, target: Path, *, model: str | None, **options) -> Side
 
 def write_specs(source, target: Path, text_col: str) -> str:
     """Spec tokens of every row of ``source``, in row order, as a Parquet ``specs`` column."""
-    from kbatch.specs import extract_specs
+    from kbatch.analyzers.specs import extract_specs
 
     if _embed_manifest(source) is not None:
         raise InputError("--spec-aware reads the titles: pass the tables, not embed outputs")
@@ -226,7 +226,7 @@ def rerank_by_specs(
     scores: np.ndarray, where: np.ndarray, left_specs: Sequence[frozenset[str]], right_specs: Sequence[frozenset[str]], top_k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower each candidate's score by :data:`SPEC_PENALTY` per conflicting spec; keep the best ``top_k``."""
-    from kbatch.specs import spec_conflicts
+    from kbatch.analyzers.specs import spec_conflicts
 
     conflicts = np.zeros(scores.shape, dtype=np.float32)
     for i, j in zip(*np.nonzero(where >= 0), strict=True):
@@ -264,7 +264,7 @@ def match_and_write(
     ``previous`` cannot answer), written atomically."""
     import torch
 
-    from kbatch.topk import topk_blockwise
+    from kbatch.vectors.topk import topk_blockwise
 
     left, seconds = prepared.data, prepared.seconds
     start = time.perf_counter()
@@ -284,7 +284,7 @@ def match_and_write(
     self_offset = left.row_offset if self_match else None
     vectors = left.vectors[searched]
     if ann_path:
-        from kbatch.ann import search
+        from kbatch.vectors.ann import search
 
         scores, where = search(ann_path, vectors, candidates, self_offset, threads)
     else:

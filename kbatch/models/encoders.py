@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kbatch.batching import OutOfMemory
 from kbatch.errors import ModelError
-from kbatch.models import cache_dir, load_sentence_transformer
+from kbatch.models.batching import OutOfMemory
+from kbatch.models.resolve import cache_dir, load_sentence_transformer
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -55,7 +55,7 @@ class SentenceEncoder:
     def __init__(self, settings: EncoderSettings) -> None:
         import torch
 
-        from kbatch.st_modules import Normalize, Pooling
+        from kbatch.models.st_modules import Normalize, Pooling
 
         self.threads = settings.torch_threads
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")

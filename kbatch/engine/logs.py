@@ -33,7 +33,7 @@ def log_dir() -> Path:
     """``$KBATCH_LOG_DIR``, else ``logs`` in kbatch's cache (``$KBATCH_CACHE_DIR``, ``~/.cache/kbatch``)."""
     if "KBATCH_LOG_DIR" in os.environ:
         return Path(os.environ["KBATCH_LOG_DIR"])
-    from kbatch.models import cache_dir
+    from kbatch.models.resolve import cache_dir
 
     return cache_dir() / "logs"
 

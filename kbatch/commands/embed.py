@@ -15,18 +15,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kbatch.cache import EmbeddingCache, text_hashes
-from kbatch.cluster import Cluster
-from kbatch.command import RunOptions, partition_record, run_command
-from kbatch.encoders import POOLING_MODES, PRECISIONS, EncoderSettings, int8_model_path
+from kbatch.engine.cluster import Cluster
+from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.manifest import RunResult
+from kbatch.engine.run import Prepared, run_partitions
 from kbatch.errors import InputError, ModelError
 from kbatch.io.reader import Piece
 from kbatch.io.writer import OutputDir, PartitionWriter
-from kbatch.manifest import RunResult
-from kbatch.models import DEFAULT_MODEL, ModelSpec, is_transformer, resolve_model
-from kbatch.runner import Prepared, run_partitions
+from kbatch.models.encoders import POOLING_MODES, PRECISIONS, EncoderSettings, int8_model_path
+from kbatch.models.resolve import DEFAULT_MODEL, ModelSpec, is_transformer, resolve_model
 from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.encode import DTYPES, vector_matrix
+from kbatch.vectors.cache import EmbeddingCache, text_hashes
 
 
 def embed(
@@ -47,11 +47,11 @@ def embed(
     """Embed the ``text_col`` of every row of ``source`` into Parquet files under ``output``.
 
     ``precision`` is ``fp32``, ``fp16``, ``bf16`` or ``auto`` (fp16 on GPU workers, fp32 on
-    CPU). ``cache`` is an embedding cache directory (:mod:`kbatch.cache`): texts it holds
+    CPU). ``cache`` is an embedding cache directory (:mod:`kbatch.vectors.cache`): texts it holds
     for this model and precision are not encoded again, and new ones are added.
     ``trust_remote_code`` lets the model folder run its own code (refused otherwise).
 
-    ``options`` are those of :class:`~kbatch.command.RunOptions`: ``text_col``, ``id_col``,
+    ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`: ``text_col``, ``id_col``,
     ``partition_rows``, ``overwrite``, ``cluster`` (a :class:`ClusterConfig` or a
     cluster.yaml path), ``client`` (a connected ``distributed.Client`` to reuse),
     ``report``, ``progress`` and ``log``.

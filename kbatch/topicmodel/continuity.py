@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from kbatch.errors import InputError
 from kbatch.stages.encode import vector_matrix
-from kbatch.topics.clustering import unit_rows
+from kbatch.topicmodel.clustering import unit_rows
 
 # Least cosine between two runs' centroids for them to be one topic. Measured on 2,000 NSMC
 # reviews (use-m3, k-means k=8 on two 90% samples with two seeds): paired topics 0.78-1.00

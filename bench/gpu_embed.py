@@ -26,7 +26,7 @@ from kbatch.commands.embed import embed
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.models.resolve import load_sentence_transformer, resolve_model
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 
 
 def plain(texts: list[str], model_path: str, half: bool, batch_size: int) -> tuple[np.ndarray, float]:

@@ -34,7 +34,7 @@ from kbatch.commands.embed import embed
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.engine.manifest import RunResult
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 
 SUFFIXES = (" (리퍼)", " (전시상품)", " (재고정리)")  # words a seller appends to a changed listing
 WARMUP_ROWS = 64

@@ -57,7 +57,7 @@ from kbatch.commands.topics import HDBSCAN_DIMS
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.models.resolve import load_sentence_transformer, resolve_model
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 from kbatch.topicmodel.clustering import fit_hdbscan
 from kbatch.topicmodel.quality import count_cooccurrence, npmi, topic_diversity
 

@@ -20,7 +20,7 @@ from kbatch.engine.config import ClusterConfig, visible_devices
 from kbatch.errors import ClusterError
 from kbatch.models.batching import OutOfMemory
 from kbatch.models.encoders import EncoderSettings, SentenceEncoder
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 
 
 def vectors(directory) -> tuple[list, np.ndarray]:

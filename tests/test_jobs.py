@@ -30,7 +30,7 @@ from kbatch.io.writer import PartitionWriter
 from kbatch.jobs.history import find_runs, format_runs
 from kbatch.jobs.run import run_job
 from kbatch.jobs.spec import load_job
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

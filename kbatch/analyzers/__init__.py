@@ -12,12 +12,12 @@ import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
 from kbatch.analyzers.base import Analysis, Analyzer, Morphemes
 from kbatch.analyzers.jvm import DEFAULT_JVM_HEAP_MB, JAVA_HINT, java_available
 from kbatch.analyzers.userdict import UserWord
+from kbatch.caches import worker_cache
 from kbatch.errors import AnalyzerError
 
 
@@ -67,7 +67,7 @@ class AnalyzerSpec:
             raise AnalyzerError(f"--jvm-heap must be at least 64 (MiB), got {self.jvm_heap_mb}")
 
 
-@lru_cache(maxsize=4)
+@worker_cache(4)
 def load_analyzer(spec: AnalyzerSpec) -> Analyzer:
     """The analyzer for ``spec``, created once per process (never pickled, never in the client)."""
     spec.check()

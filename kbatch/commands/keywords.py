@@ -10,29 +10,21 @@ once, candidates ranked by cosine to their document and diversified by MMR.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from kbatch.analyzers import DEFAULT_ANALYZER, AnalyzerSpec
 from kbatch.analyzers.stopwords import BUILTIN, load_stopwords
 from kbatch.analyzers.tags import TAGS, parse_pos
-from kbatch.commands.embed import embedding_params, encode_strings, make_encode
+from kbatch.commands.embedding import Embedding
 from kbatch.engine.cluster import Cluster
-from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.frame import Partitioned, RunOptions, run_partitioned
 from kbatch.engine.manifest import RunResult
-from kbatch.engine.run import Prepared, run_partitions
+from kbatch.engine.run import Pipeline
 from kbatch.errors import InputError
-from kbatch.io.reader import Piece
-from kbatch.io.writer import OutputDir, PartitionWriter
 from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
-from kbatch.stages import Encode, MorphAnalyze, NormalizeText, SubwordTokenize
+from kbatch.stages import MorphAnalyze, NormalizeText
 from kbatch.stages.candidates import KeywordCandidates
-from kbatch.stages.encode import vector_matrix
-from kbatch.vectors.mmr import mmr
+from kbatch.stages.keywords import RankKeywords
+from kbatch.stages.read import ReadText
 
 
 def keywords(
@@ -64,61 +56,20 @@ def keywords(
         raise InputError(f"--ngram must be at least 1, got {ngram}")
     keep = parse_pos(pos)
     stop = load_stopwords(stopwords if stopwords is not None else BUILTIN)
-    spec = resolve_model(model, trust_remote_code=trust_remote_code)
+    settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code))
     morph = AnalyzerSpec(analyzer)
     morph.check()
-    params = {**embedding_params(spec, None, True, "float32", None), "top_n": top_n, "diversity": diversity, "ngram": ngram,
+    params = {**settings.params(), "top_n": top_n, "diversity": diversity, "ngram": ngram,
               "pos": sorted(keep), "stopwords": sorted(stop), "analyzer": analyzer}
+    run = RunOptions(**options)
 
-    def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
-        encode = make_encode(cluster, spec, None, True, "float32", None, None)
-        subword = SubwordTokenize.for_model(spec)
-        stages = (NormalizeText(), MorphAnalyze(morph, TAGS), KeywordCandidates(keep, stop, ngram), subword)
-        metadata = {"params": key, "model": spec.describe()}
-        return run_partitions(
-            cluster, pieces, prepare_args=(run.text_col, run.id_col, stages),
-            finish=rank_and_write, finish_args=(encode, subword, top_n, diversity, PartitionWriter(str(out.path)), metadata),
-            progress=run.progress,
-        )
+    def pipeline(cluster: Cluster) -> tuple[Pipeline, dict]:
+        embedding = settings.stage(cluster, normalize_text=False)
+        stages = (NormalizeText(), MorphAnalyze(morph, TAGS), KeywordCandidates(keep, stop, ngram), embedding,
+                  RankKeywords(embedding, top_n, diversity))
+        return Pipeline(ReadText(run.text_col, run.id_col), stages, ("id", "keywords", "scores")), {"model": settings.spec.describe()}
 
     def describe(record: dict) -> dict:
-        return {"model": spec.describe(), "analyzer": {"name": analyzer, "pos": pos, "ngram": ngram},
-                "output_schema": {"keywords": "list<string>", "scores": "list<float32>"}}
+        return {"model": settings.spec.describe(), "analyzer": {"name": analyzer, "pos": pos, "ngram": ngram}}
 
-    run = RunOptions(**options)
-    return run_command("keywords", source, output, params, run, work, describe)
-
-
-def rank_and_write(prepared: Prepared, index: int, encode: Encode, subword: SubwordTokenize, top_n: int,
-                   diversity: float, writer: PartitionWriter, metadata: dict) -> dict:
-    """The finishing task of one partition: embed documents and distinct candidates, pick keywords, write."""
-    frame, seconds = prepared.data, prepared.seconds
-    start = time.perf_counter()
-    frame = encode(frame)
-    documents, _ = vector_matrix(pa.array(frame["embedding"]))
-    candidates = pa.array(frame["candidates"])
-    flat = pc.list_flatten(candidates)
-    distinct = pc.unique(flat).to_pylist()
-    vectors = encode_strings(distinct, subword, encode) if distinct else np.zeros((0, documents.shape[1]), np.float32)
-    seconds["EncodeCandidates"] = time.perf_counter() - start
-    start = time.perf_counter()
-    where = pc.index_in(flat, value_set=pa.array(distinct, pa.string())).to_numpy()
-    offsets = candidates.offsets.to_numpy()
-    words, scores = [], []
-    for row, valid in enumerate(candidates.is_valid().to_numpy(zero_copy_only=False)):
-        if not valid:
-            words.append(None)
-            scores.append(None)
-            continue
-        own = where[offsets[row] : offsets[row + 1]]
-        chosen, score = mmr(documents[row], vectors[own], top_n, diversity)
-        words.append([distinct[i] for i in own[chosen]])
-        scores.append(score.astype(np.float32))
-    table = pa.table({"id": pa.array(frame["id"]), "keywords": pa.array(words, pa.list_(pa.string())),
-                      "scores": pa.array(scores, pa.list_(pa.float32()))})
-    seconds["Rank"] = time.perf_counter() - start
-    partition = partition_record(index, frame, prepared, candidates=len(distinct),
-                                 keywords=pc.sum(pc.list_value_length(table["keywords"])).as_py() or 0)
-    record = {**metadata, "partition": partition}
-    writer.write(index, table, record)
-    return record
+    return run_partitioned(Partitioned("keywords", params, pipeline, describe), source, output, run)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kbatch.commands.embed import check_options, embedding_params, make_encode
+from kbatch.commands.embedding import Embedding
 from kbatch.engine.cluster import Cluster
-from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.frame import Partitioned, RunOptions, run_partitioned
 from kbatch.engine.manifest import RunResult
-from kbatch.engine.run import Prepared, run_partitions, run_stages
-from kbatch.io.identity import piece_digest
-from kbatch.io.reader import Piece, read_piece
-from kbatch.io.writer import OutputDir, PartitionWriter
+from kbatch.engine.run import Pipeline
 from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
-from kbatch.stages import Encode, NormalizeText, SubwordTokenize
 from kbatch.stages.base import Stage
-from kbatch.stages.encode import vector_matrix
+from kbatch.stages.pairs import PairCosine, StackPairs
+from kbatch.stages.read import ReadText
 
 
 def sts(
@@ -53,26 +49,23 @@ def sts(
     Writes ``id, score`` (plus ``gold`` as float when given, and then Pearson and Spearman
     in the manifest). ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`.
     """
-    check_options("float32", None, quantize, token_budget)
-    spec = resolve_model(model, trust_remote_code=trust_remote_code)
-    params = {"col2": col2, "gold": gold, **embedding_params(spec, None, True, "float32", quantize)}
+    settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code), quantize=quantize, token_budget=token_budget)
+    params = {"col2": col2, "gold": gold, **settings.params()}
+    run = RunOptions(**{**options, "text_col": col1})
+    extra = (col2,) + ((gold,) if gold else ())
 
-    def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
-        encode = make_encode(cluster, spec, None, True, "float32", quantize, token_budget)
-        metadata = {"params": key, "model": spec.describe(), "quantize": quantize}
-        stages = (NormalizeText(), SubwordTokenize.for_model(spec))
-        return run_partitions(
-            cluster, pieces, prepare=prepare_pairs, prepare_args=(col1, col2, gold, run.id_col, stages),
-            finish=score_and_write, finish_args=(encode, PartitionWriter(str(out.path)), metadata, gold), progress=run.progress,
-        )
+    def pipeline(cluster: Cluster) -> tuple[Pipeline, dict]:
+        stages = (*([GoldScores(gold)] if gold else []), StackPairs(col2), settings.stage(cluster), PairCosine())
+        writes = ("id", "score", *([gold_column(gold)] if gold else []))
+        return Pipeline(ReadText(col1, run.id_col, extra), stages, writes), {"model": settings.spec.describe(), "quantize": quantize}
 
     def describe(record: dict) -> dict:
-        return {"model": {**spec.describe(), "dimension": record["dimension"]}, "output_schema": {"score": "float32"}}
+        return {"model": {**settings.spec.describe(), "dimension": record["dimension"]}}
 
-    run = RunOptions(**{**options, "text_col": col1})
-    extra = [(col2, "--col2")] + ([(gold, "--gold")] if gold else [])
     finalize = (lambda path: {"metrics": correlations(path, gold_column(gold))}) if gold else None
-    return run_command("sts", source, output, params, run, work, describe, extra_cols=extra, text_flag="--col1", finalize=finalize)
+    checked = ((col2, "--col2"),) + (((gold, "--gold"),) if gold else ())
+    command = Partitioned("sts", params, pipeline, describe, finalize, extra_cols=checked, text_param="--col1")
+    return run_partitioned(command, source, output, run)
 
 
 def evaluate(
@@ -85,39 +78,22 @@ def evaluate(
     return {"model": result.manifest["model"]["name"], **result.manifest["metrics"]}
 
 
-def prepare_pairs(
-    piece: Piece, col1: str, col2: str, gold: str | None, id_col: str | None, stages: Sequence[Stage]
-) -> Prepared:
-    """Read a partition of pairs and run the CPU stages on both sentences, stacked."""
-    start = time.perf_counter()
-    pairs = read_piece(piece, col1, id_col, (col2,) + ((gold,) if gold else ()))
-    seconds = {"read": time.perf_counter() - start}
-    both = pd.DataFrame({"id": np.arange(2 * len(pairs)), "text": pd.concat([pairs["text"], pairs[col2]], ignore_index=True)})
-    return Prepared((pairs, run_stages(both, stages, seconds)), seconds, piece_digest(piece))
+@dataclass(frozen=True)
+class GoldScores(Stage):
+    """Adds the gold column as float64 under its output name (unparseable scores are null)."""
 
+    gold: str
 
-def score_and_write(
-    prepared: Prepared, index: int, encode: Encode, writer: PartitionWriter,
-    metadata: dict, gold: str | None,
-) -> dict:
-    """Encode both sentences, take the cosine of each pair, write ``id, score[, gold]``."""
-    (pairs, both), seconds = prepared.data, prepared.seconds
-    start = time.perf_counter()
-    both = encode(both)
-    seconds["Encode"] = time.perf_counter() - start
-    vectors, has_vector = vector_matrix(pa.array(both["embedding"]))
-    n = len(pairs)
-    missing = ~has_vector
-    scores = np.einsum("ij,ij->i", vectors[:n], vectors[n:]).astype(np.float32)
-    columns = {"id": pa.array(pairs["id"]), "score": pa.array(scores, mask=missing[:n] | missing[n:])}
-    if gold:
-        columns[gold_column(gold)] = pa.array(pd.to_numeric(pairs[gold], errors="coerce").to_numpy(dtype=np.float64), from_pandas=True)
-    reasons = both["skip_reason"].to_numpy()
-    pairs = pairs.assign(skip_reason=np.where(pd.notna(reasons[:n]), reasons[:n], reasons[n:]))
-    partition = partition_record(index, pairs, prepared, pairs_scored=int((~(missing[:n] | missing[n:])).sum()))
-    record = {**metadata, **encode.describe(), "partition": partition}
-    writer.write(index, pa.table(columns), record)
-    return record
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.gold,)
+
+    @property
+    def outputs(self) -> dict[str, pa.DataType]:
+        return {gold_column(self.gold): pa.float64()}
+
+    def process(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{gold_column(self.gold): pd.to_numeric(frame[self.gold], errors="coerce").astype("float64")})
 
 
 def gold_column(gold: str) -> str:

@@ -8,29 +8,19 @@ array(['굳', 'ㅋ'], dtype=object)
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
 from dataclasses import replace
 from importlib import metadata
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER, AnalyzerSpec
 from kbatch.analyzers.jvm import DEFAULT_JVM_HEAP_MB
 from kbatch.analyzers.stopwords import BUILTIN, load_stopwords
 from kbatch.analyzers.tags import parse_pos
 from kbatch.analyzers.userdict import read_user_dict
-from kbatch.engine.cluster import Cluster
-from kbatch.engine.frame import RunOptions, partition_record, run_command
+from kbatch.engine.frame import Partitioned, RunOptions, run_partitioned
 from kbatch.engine.manifest import RunResult
-from kbatch.engine.run import Prepared, run_partitions
-from kbatch.io.reader import Piece
-from kbatch.io.writer import OutputDir, PartitionWriter
+from kbatch.engine.run import Pipeline
 from kbatch.stages import MorphAnalyze, NormalizeText
-
-# Per-row analyzer errors kept as examples in each partition's record.
-ERROR_EXAMPLES = 5
+from kbatch.stages.read import ReadText
 
 
 def tokenize(
@@ -63,35 +53,14 @@ def tokenize(
         "user_words": [list(w) for w in spec.user_words],
     }
     described = {"analyzer": {"name": spec.name, "version": params["analyzer_version"], "pos": pos,
-                              "stopwords": len(stop), "user_words": len(spec.user_words)},
-                 "output_schema": {"tokens": "list<string>", "tags": "list<string>"}}
-
-    def work(cluster: Cluster, pieces: Sequence[Piece], out: OutputDir, key: str) -> list[dict]:
-        stages = (NormalizeText(), MorphAnalyze(spec, keep_tags, stop))
-        return run_partitions(
-            cluster, pieces, prepare_args=(run.text_col, run.id_col, stages),
-            finish=write_tokens, finish_args=(PartitionWriter(str(out.path)), {"params": key, **described}),
-            progress=run.progress, finish_on_cpu=True,
-        )
-
+                              "stopwords": len(stop), "user_words": len(spec.user_words)}}
     run = RunOptions(**options)
     if run.partition_rows is None:
         run = replace(run, partition_rows=ANALYZERS[spec.name].partition_rows)
-    return run_command("tokenize", source, output, params, run, work, lambda record: described)
-
-
-def write_tokens(prepared: Prepared, index: int, writer: PartitionWriter, metadata: dict) -> dict:
-    """The finishing task of one partition: write ``id, tokens, tags`` atomically."""
-    frame, seconds = prepared.data, prepared.seconds
-    start = time.perf_counter()
-    table = pa.table({"id": pa.array(frame["id"]), "tokens": pa.array(frame["tokens"]), "tags": pa.array(frame["tags"])})
-    partition = partition_record(index, frame, prepared, morphemes=pc.sum(pc.list_value_length(table["tokens"])).as_py() or 0)
-    failed = frame[frame["analyzer_error"].notna()].head(ERROR_EXAMPLES)
-    partition["errors"] = [{"id": str(i), "error": e} for i, e in zip(failed["id"], failed["analyzer_error"], strict=True)]
-    record = {**metadata, "partition": partition}
-    writer.write(index, table, record)
-    seconds["write"] = time.perf_counter() - start
-    return record
+    stages = (NormalizeText(), MorphAnalyze(spec, keep_tags, stop))
+    pipeline = Pipeline(ReadText(run.text_col, run.id_col), stages, ("id", "tokens", "tags"))
+    command = Partitioned("tokenize", params, lambda cluster: (pipeline, described), lambda record: described)
+    return run_partitioned(command, source, output, run)
 
 
 def _analyzer_version(name: str) -> str:

@@ -25,28 +25,38 @@ from dataclasses import dataclass
 
 import dask
 
+from kbatch.caches import WorkerCaches
 from kbatch.engine.config import LOOPBACK, ClusterConfig, visible_devices
 from kbatch.errors import ClusterError
 
 
 @dataclass(frozen=True)
 class Routing:
-    """Which worker resources each kind of task asks for on this cluster.
+    """Which worker resources each stage's declared resource asks for on this cluster.
 
-    Resources are only requested when some worker advertises them, so a cluster of
-    plain ``dask worker`` processes still runs everything instead of waiting forever.
+    Resources are only requested when some worker advertises them, so a cluster of plain
+    ``dask worker`` processes still runs everything instead of waiting forever; ``GPU``
+    stages go to CPU workers when no worker has a GPU.
     """
 
     cpu: dict[str, float] | None
-    encode: dict[str, float] | None
+    gpu: dict[str, float] | None
     torch_threads: int | None
 
     @classmethod
     def from_workers(cls, workers: dict[str, dict], torch_threads: int | None) -> Routing:
         resources = [w.get("resources") or {} for w in workers.values()]
         cpu = {"CPU": 1} if any("CPU" in r for r in resources) else None
-        encode = {"GPU": 1} if any("GPU" in r for r in resources) else cpu
-        return cls(cpu=cpu, encode=encode, torch_threads=torch_threads)
+        gpu = {"GPU": 1} if any("GPU" in r for r in resources) else cpu
+        return cls(cpu=cpu, gpu=gpu, torch_threads=torch_threads)
+
+    @property
+    def has_gpus(self) -> bool:
+        return self.gpu == {"GPU": 1}
+
+    def of(self, resource: str) -> dict[str, float] | None:
+        """The resources a task of stages declaring ``resource`` (``CPU`` or ``GPU``) asks for."""
+        return self.gpu if resource == "GPU" else self.cpu
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
         workers = client.scheduler_info(n_workers=-1)["workers"]
         if not workers:
             raise ClusterError(f"the scheduler at {config.address} has no workers; start some with 'dask worker {config.address}'")
+        client.register_plugin(WorkerCaches())
         link = client.dashboard_link if _has_dashboard(client) else None
         print(f"kbatch: dashboard {link}" if link else "kbatch: no dashboard (install bokeh to get one)", file=log)
         yield Cluster(
@@ -105,7 +116,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
         )
     finally:
         if local is None:
-            _release_models(client)
+            _release_caches(client)
         client.close()
         if gpu_workers is not None:
             gpu_workers.stop()
@@ -113,12 +124,11 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
             local.close()
 
 
-def _release_models(client) -> None:
-    """On workers kbatch did not start, drop its models and give their GPU memory back."""
-    from kbatch.models.encoders import release_encoders
-
+def _release_caches(client) -> None:
+    """On workers kbatch did not start, drop its models, analyzers and vectors, and give their
+    GPU memory back: removing the plugin that owns them runs its teardown on every worker."""
     with contextlib.suppress(Exception):  # a worker that went away has nothing left to free
-        client.run(release_encoders)
+        client.unregister_worker_plugin(WorkerCaches.name)
 
 
 # Seconds for dask-cuda workers to start and join (CUDA context creation included).

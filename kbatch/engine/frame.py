@@ -1,9 +1,10 @@
-"""What every partitioned command shares: plan the input, resume the output, connect to
-the cluster, run the partitions, and write the manifest and summary.
+"""The command frame every command runs in: lock the output, join or start the cluster, run,
+write the manifest, report.
 
-A command (``embed``, ``tokenize``) supplies only its parameters, the work to submit and
-a description of its output; this module makes all of them resume, refuse mixed
-parameters and report the same way.
+:func:`open_command` is the frame itself (``topics`` runs its own steps inside it);
+:func:`run_partitioned` runs a :class:`Partitioned` command in it: plan the input, keep
+the complete partitions whose input is unchanged, run the pipeline over the rest, and
+describe the output. A new command supplies only its parameters and its pipeline.
 """
 
 from __future__ import annotations
@@ -12,39 +13,35 @@ import contextlib
 import os
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TextIO
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TextIO, TypeVar
 
 from kbatch.engine.cluster import Cluster, Routing, open_cluster
 from kbatch.engine.config import ClusterConfig, load_cluster_config
 from kbatch.engine.manifest import RunResult, params_key, totals, versions
-from kbatch.engine.run import Prepared, current_step
-from kbatch.errors import OutputConflictError
-from kbatch.io.identity import combined_digest, piece_digest
+from kbatch.engine.resume import check_output_apart, id_problems, unchanged_partitions
+from kbatch.engine.run import Pipeline, current_step, run_partitions
+from kbatch.io.identity import combined_digest
 from kbatch.io.lock import output_lock
-from kbatch.io.reader import Piece, find_input_files, plan_input
-from kbatch.io.writer import OutputDir, part_name
+from kbatch.io.reader import InputPlan, plan_input
+from kbatch.io.writer import OutputDir
 
+T = TypeVar("T")
+# The outputs whose locks this context holds.
+_held: ContextVar[frozenset[str]] = ContextVar("kbatch_held_locks", default=frozenset())
 # Row-level errors (e.g. an analyzer rejecting a text) quoted in the manifest.
 MAX_ERROR_EXAMPLES = 20
 # Row numbers as ids cannot repeat or be missing.
 NO_ID_PROBLEMS = {"duplicate_ids": 0, "null_ids": 0}
 
-# work(cluster, pieces to do, output directory, params key) -> one record per partition
-Work = Callable[[Cluster, Sequence[Piece], OutputDir, str], list[dict]]
-
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Where the input is and how a partitioned command runs; the same for every command."""
+    """Where the input is and how a command runs; the same for every command, passed whole."""
 
     text_col: str = "text"
     id_col: str | None = None
@@ -56,173 +53,146 @@ class RunOptions:
     progress: bool = True
     log: TextIO = field(default=sys.stderr)
 
+    def as_kwargs(self) -> dict:
+        """The options as keyword arguments of a command (``dataclasses.asdict`` would copy the client)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-def run_command(
-    command: str,
-    source,
-    output: str | os.PathLike[str],
-    params: dict,
-    options: RunOptions,
-    work: Work,
-    describe: Callable[[dict], dict],
-    *,
-    extra_cols: Sequence[tuple[str, str]] = (),
-    text_flag: str = "--text-col",
-    text_is_string: bool = True,
-    finalize: Callable[[Path], dict] | None = None,
-    check_duplicate_ids: bool = True,
-    started: float | None = None,
-    reusable: Callable[[Cluster, dict], bool] | None = None,
-) -> RunResult:
-    """Run ``work`` over the partitions of ``source`` not yet complete in ``output``.
 
-    ``describe(record)`` turns one partition record into the manifest's description of
-    the output (model, analyzer, schema); ``finalize(output_dir)``, when given, adds
-    whole-output results (e.g. correlations) once every partition is written.
-    ``extra_cols``, ``text_flag`` and ``text_is_string`` are passed to
-    :func:`~kbatch.io.reader.plan_input`. With ``check_duplicate_ids`` and an id column,
-    the output's ``id`` column is checked for repeats. ``started`` (a ``perf_counter``
-    time) lets a command that did work before, such as embedding, count it in the total.
-    ``reusable(cluster, part_metadata)`` keeps a complete partition only when it says so: for
-    what is decided on the cluster, not in the params (``--precision auto``: fp16 on GPU
-    workers, fp32 on CPU workers).
+@dataclass(frozen=True)
+class Partitioned:
+    """A partitioned command as the frame runs it.
+
+    ``pipeline(cluster)`` builds its pipeline and the part metadata once the cluster is known
+    (precision and threads depend on its workers); ``describe(record)`` turns one part's
+    record into the manifest's description of the output (model, analyzer);
+    ``finalize(directory)`` adds whole-output results (correlations) once all parts are
+    written; ``reusable(cluster, part)`` keeps a complete part only when what was decided on
+    the cluster, not in the params, still holds (precision ``auto``). ``extra_cols``,
+    ``text_param`` and ``text_is_string`` are :func:`~kbatch.io.reader.plan_input`'s.
     """
-    started = started if started is not None else time.perf_counter()
-    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, extra_cols, text_flag, text_is_string)
-    check_output_apart(output, source)
-    params = {"command": command, "input": plan.fingerprint["paths_sha256"], "text_col": options.text_col,
-              "id_col": options.id_col, "partition_rows": options.partition_rows, **params}
-    key = params_key(params)
+
+    name: str
+    params: dict
+    pipeline: Callable[[Cluster], tuple[Pipeline, dict]]
+    describe: Callable[[dict], dict] = lambda record: {}
+    finalize: Callable[[Path], dict] | None = None
+    reusable: Callable[[Cluster, dict], bool] | None = None
+    extra_cols: tuple[tuple[str, str], ...] = ()
+    text_param: str = "--text-col"
+    text_is_string: bool = True
+    check_duplicate_ids: bool = True
+    label: str = "rows"
+
+
+@contextmanager
+def open_command(command: str, output: str | os.PathLike[str], options: RunOptions,
+                 prepare: Callable[[], T] = lambda: None) -> Iterator[tuple[Cluster, T]]:
+    """The frame: ``output`` locked, ``prepare()`` run (refusals come before any cluster
+    starts), the cluster joined (``options.client``) or started, a performance report around
+    the work when asked, the step named on the dashboard. Yields the cluster and what
+    ``prepare`` returned."""
     parent = current_step.get()
-    token = current_step.set(f"{parent}: {command}" if parent else command)  # e.g. "matches: embed" inside a job
+    if parent is None or parent.rsplit(": ", 1)[-1] == command:  # a command's own second frame (match's matching) is the same step
+        token = current_step.set(parent or command)
+    else:
+        token = current_step.set(f"{parent}: {command}")  # e.g. "matches: embed" inside a job
     try:
-        with output_lock(output):
-            out = OutputDir(output)
-            done = out.prepare(key, len(plan.pieces), options.overwrite)
+        with _locked(output):
+            prepared = prepare()
             config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
-            with connect(config, options.client, options.log) as connected, performance_report(options.report):
-                verifying = time.perf_counter()
-                done = unchanged_partitions(connected, plan.pieces, done, options.log, reusable)
-                verifying = time.perf_counter() - verifying
-                todo = [p for p in plan.pieces if p.index not in done]
-                if todo:
-                    out.start_writing()
-                processing = time.perf_counter()
-                records = work(connected, todo, out, key)
-                processing = time.perf_counter() - processing
-                start_seconds = connected.start_seconds
-            partitions = sorted([r["partition"] for r in records] + [m["partition"] for m in done.values()], key=lambda p: p["index"])
-            total = time.perf_counter() - started
-            processed_rows = sum(r["partition"]["rows"] for r in records)
-            manifest = {
-                "command": command,
-                "status": "complete",
-                "params_key": key,
-                "params": params,
-                "input": {**plan.fingerprint, "sha256": combined_digest([p["input_digest"] for p in partitions])},
-                **describe(records[0] if records else next(iter(done.values()))),
-                "partitions_total": len(plan.pieces),
-                "partitions_done": len(records),
-                "partitions_reused": len(done),
-                **totals(partitions),
-                "errors": [e for p in partitions for e in p.get("errors", ())][:MAX_ERROR_EXAMPLES],
-                "workers": sorted({str(p["worker"]) for p in partitions if p.get("worker") is not None}),
-                **(id_problems(out.path, len(plan.pieces)) if options.id_col and check_duplicate_ids else NO_ID_PROBLEMS),
-                "seconds": {"total": round(total, 3), "cluster_start": round(start_seconds, 3), "verify": round(verifying, 3),
-                            "processing": round(processing, 3)},
-                "throughput_rows_per_s": {
-                    "total": round(processed_rows / total, 2) if total else 0.0,
-                    "processing": round(processed_rows / processing, 2) if processing and processed_rows else 0.0,
-                },
-                **(finalize(out.path) if finalize else {}),
-                "versions": versions(),
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            out.write_manifest(manifest)
-            if manifest["duplicate_ids"]:
-                repeated = f"{manifest['duplicate_ids']:,} rows repeat an id of column {options.id_col!r}"
-                print(f"kbatch: warning: {repeated}; all were kept", file=options.log)
-            if manifest["null_ids"]:
-                print(f"kbatch: warning: {manifest['null_ids']:,} rows have no id (null in column {options.id_col!r}); all were kept",
-                      file=options.log)
+            with connect(config, options.client, options.log) as cluster, performance_report(options.report):
+                yield cluster, prepared
     finally:
         current_step.reset(token)
+
+
+@contextmanager
+def _locked(output: str | os.PathLike[str]) -> Iterator[None]:
+    """``output``'s lock, unless this command already holds it (``match`` locks its output, then
+    matches into it in a frame of its own)."""
+    path = str(Path(output).resolve())
+    if path in _held.get():
+        yield
+        return
+    token = _held.set(_held.get() | {path})
+    try:
+        with output_lock(output):
+            yield
+    finally:
+        _held.reset(token)
+
+
+def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str], options: RunOptions,
+                    started: float | None = None) -> RunResult:
+    """Run ``command`` over the partitions of ``source`` not yet complete in ``output``.
+
+    ``started`` (a ``perf_counter`` time) lets a command that did work before, such as
+    embedding a match's sides, count it in the total.
+    """
+    started = started if started is not None else time.perf_counter()
+    plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, command.extra_cols,
+                      command.text_param, command.text_is_string)
+    check_output_apart(output, source)
+    params = {"command": command.name, "input": plan.fingerprint["paths_sha256"], "text_col": options.text_col,
+              "id_col": options.id_col, "partition_rows": options.partition_rows, **command.params}
+    key = params_key(params)
+    out = OutputDir(output)
+    with open_command(command.name, output, options, lambda: out.prepare(key, len(plan.pieces), options.overwrite)) as (cluster, done):
+        verifying = time.perf_counter()
+        done = unchanged_partitions(cluster, plan.pieces, done, options.log, command.reusable)
+        seconds = {"cluster_start": cluster.start_seconds, "verify": time.perf_counter() - verifying}
+        todo = [p for p in plan.pieces if p.index not in done]
+        if todo:
+            out.start_writing()
+        processing = time.perf_counter()
+        pipeline, metadata = command.pipeline(cluster)
+        sink = pipeline.sink(str(out.path), {"params": key, **metadata})
+        records = run_partitions(cluster, todo, pipeline, sink, options.progress, command.label)
+        seconds["processing"] = time.perf_counter() - processing
+        seconds = {"total": time.perf_counter() - started, **seconds}
+        parts = sorted([r["partition"] for r in records] + [m["partition"] for m in done.values()], key=lambda p: p["index"])
+        manifest = {"command": command.name, "status": "complete", "params_key": key, "params": params,
+                    "input": {**plan.fingerprint, "sha256": combined_digest([p["input_digest"] for p in parts])},
+                    **_described(command, sink.output_schema(), records[0] if records else next(iter(done.values()))),
+                    **_partitions(plan, records, done, parts),
+                    **(id_problems(out.path, len(plan.pieces)) if options.id_col and command.check_duplicate_ids else NO_ID_PROBLEMS),
+                    **_timing(seconds, sum(r["partition"]["rows"] for r in records)),
+                    **(command.finalize(out.path) if command.finalize else {}),
+                    "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        out.write_manifest(manifest)
+        _warn_about_ids(manifest, options)
     return RunResult(str(out.path), manifest)
 
 
-def partition_record(index: int, frame: pd.DataFrame, prepared: Prepared, **counts: int) -> dict:
-    """What one finished partition reports: rows, the digest of its input rows, skip reasons,
-    counts, stage seconds, worker."""
-    return {
-        "index": index,
-        "rows": len(frame),
-        "input_digest": prepared.input_digest,
-        "skipped": {str(k): int(v) for k, v in frame["skip_reason"].value_counts().items()},
-        "counts": {name: int(n) for name, n in counts.items()},
-        "seconds": prepared.seconds,
-        "worker": _worker_name(),
-    }
+def _described(command: Partitioned, schema: Mapping[str, str], record: dict) -> dict:
+    """The command's description of its output, and the written columns' types (with the
+    vectors' real length where the part knows it)."""
+    if "dimension" in record:
+        schema = {name: kind.replace("[dim]", f"[{record['dimension']}]") for name, kind in schema.items()}
+    return {**command.describe(record), "output_schema": dict(schema)}
 
 
-def _worker_name() -> str | None:
-    from distributed import get_worker
-
-    try:
-        return str(get_worker().name)
-    except ValueError:
-        return None
+def _partitions(plan: InputPlan, records: list[dict], done: dict[int, dict], parts: list[dict]) -> dict:
+    return {"partitions_total": len(plan.pieces), "partitions_done": len(records), "partitions_reused": len(done),
+            **totals(parts), "errors": [e for p in parts for e in p.get("errors", ())][:MAX_ERROR_EXAMPLES],
+            "workers": sorted({str(p["worker"]) for p in parts if p.get("worker") is not None})}
 
 
-def id_problems(directory: Path, n_partitions: int) -> dict[str, int]:
-    """Rows of the output whose ``id`` repeats another row's, and rows with no id at all."""
-    ids = pa.concat_arrays(
-        [pq.read_table(directory / part_name(i), columns=["id"]).column("id").combine_chunks() for i in range(n_partitions)]
-    )
-    present = ids.drop_null()
-    return {"duplicate_ids": len(present) - len(present.unique()), "null_ids": ids.null_count}
+def _timing(seconds: dict[str, float], processed_rows: int) -> dict:
+    total, processing = seconds["total"], seconds["processing"]
+    return {"seconds": {name: round(value, 3) for name, value in seconds.items()},
+            "throughput_rows_per_s": {
+                "total": round(processed_rows / total, 2) if total else 0.0,
+                "processing": round(processed_rows / processing, 2) if processing and processed_rows else 0.0}}
 
 
-def unchanged_partitions(cluster: Cluster, pieces: Sequence[Piece], done: dict[int, dict], log: TextIO,
-                         reusable: Callable[[Cluster, dict], bool] | None = None) -> dict[int, dict]:
-    """The complete partitions whose input rows are still those they were made from (and that
-    ``reusable`` accepts).
-
-    Workers re-read and hash each one (sizes and dates prove nothing: an edit can keep
-    both); a partition whose rows changed, or that records no digest, is computed again.
-    """
-    if reusable is not None:
-        kept = {index: meta for index, meta in done.items() if reusable(cluster, meta)}
-        if len(kept) < len(done):
-            print(f"kbatch: {len(done) - len(kept):,} complete partitions were made with other settings on another cluster "
-                  "(precision); computing them again", file=log)
-        done = kept
-    checked = [p for p in pieces if p.index in done]
-    if not checked:
-        return done
-    run = uuid.uuid4().hex[:8]
-    digests = cluster.client.gather(cluster.client.map(
-        piece_digest, checked, key=[f"kbatch-verify-{run}-{p.index}" for p in checked], resources=cluster.routing.cpu,
-    ))
-    unchanged = {p.index: done[p.index] for p, digest in zip(checked, digests, strict=True)
-                 if done[p.index]["partition"].get("input_digest") == digest}
-    if len(unchanged) < len(done):
-        print(f"kbatch: {len(done) - len(unchanged):,} of {len(done):,} complete partitions were made from input rows that "
-              "have changed since; computing them again", file=log)
-    return unchanged
-
-
-def check_output_apart(output: str | os.PathLike[str], source) -> None:
-    """Refuse an output that would mix with its input: part files among the input files (a
-    later run would read them as input, ``--overwrite`` would delete input files named like
-    them), or where the input's glob would read them."""
-    out = Path(output).resolve()
-    for file in find_input_files(source):
-        if file.resolve().parent == out:
-            raise OutputConflictError(f"output {output} is the directory of input file {file}; choose an output directory apart")
-    patterns = source if isinstance(source, (list, tuple)) else [source]
-    for pattern in map(str, patterns):
-        if any(ch in pattern for ch in "*?[") and Path(out / part_name(0)).match(os.path.abspath(pattern)):
-            raise OutputConflictError(f"output {output} would be read by the input pattern {pattern!r}; choose an output directory apart")
+def _warn_about_ids(manifest: dict, options: RunOptions) -> None:
+    if manifest["duplicate_ids"]:
+        repeated = f"{manifest['duplicate_ids']:,} rows repeat an id of column {options.id_col!r}"
+        print(f"kbatch: warning: {repeated}; all were kept", file=options.log)
+    if manifest["null_ids"]:
+        print(f"kbatch: warning: {manifest['null_ids']:,} rows have no id (null in column {options.id_col!r}); all were kept",
+              file=options.log)
 
 
 @contextmanager

@@ -1,9 +1,11 @@
-"""Run partitions through a CPU stage chain and a final (GPU or CPU) task on the cluster.
+"""Run a pipeline's partitions on the cluster: stages grouped into tasks by resource.
 
-Each partition becomes two tasks: ``prepare`` (read and CPU stages, routed to CPU
-workers) and ``finish`` (e.g. encode and write, routed to GPU workers when there are
-any); when both run on CPU workers they are one task. Results stream back as
-partitions complete, driving the progress bar.
+A :class:`Pipeline` is a source, stages and a sink. :func:`plan_tasks` cuts its stages
+into runs of one routed resource: on a cluster with GPU workers, embed's read, normalize
+and subword stages are one CPU task and encode plus write one GPU task, so only token ids
+travel; where encoding also goes to CPU workers the whole chain is one task and the
+partition never leaves its worker. Results stream back as partitions complete, driving
+the progress bar.
 """
 
 from __future__ import annotations
@@ -11,106 +13,153 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kbatch.engine.cluster import Cluster
+from kbatch.engine.cluster import Cluster, Routing
+from kbatch.engine.sink import PartitionReport, PartitionSink
+from kbatch.errors import InputError
 from kbatch.io.identity import piece_digest
-from kbatch.io.reader import Piece, read_piece
-from kbatch.stages.base import Stage
+from kbatch.io.reader import Piece
+from kbatch.stages.base import ColumnType, Stage, check_stages, expand
 
 # The step a job is running (its name in the job file), shown on the dashboard's kbatch page.
 current_step: ContextVar[str | None] = ContextVar("kbatch_step", default=None)
 
 
-class Prepared(NamedTuple):
-    """What a partition's CPU task hands its finishing task.
+@dataclass(frozen=True)
+class Pipeline:
+    """What a partitioned command does to each partition: ``read`` it, run ``stages``, write
+    the ``writes`` columns with ``metadata`` (see :class:`~kbatch.engine.sink.PartitionSink`)."""
 
-    ``data`` is the command's (a frame, pairs of frames, a block of vectors); ``seconds``
-    the stage times so far; ``input_digest`` the hash of the input rows it came from, which
-    the part file records and a rerun checks (:mod:`kbatch.io.identity`).
-    """
+    read: Any  # a source (kbatch.stages.read): outputs and __call__(piece) -> DataFrame
+    stages: tuple[Stage, ...]
+    writes: tuple[str, ...]
 
-    data: Any
-    seconds: dict[str, float]
-    input_digest: str
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(expand(self.stages)))
+
+    def columns(self) -> dict[str, ColumnType]:
+        """The declared type of every written column, checking every stage's inputs on the way."""
+        have = check_stages(self.stages, self.read.outputs)
+        types: dict[str, ColumnType] = dict(self.read.outputs)
+        for stage in self.stages:
+            types.update(stage.outputs)
+        missing = [c for c in self.writes if c not in have]
+        if missing:
+            raise InputError(f"the output needs column(s) {', '.join(missing)}, which no stage provides")
+        return {name: types[name] for name in self.writes}
+
+    def sink(self, directory: str, metadata: Mapping) -> PartitionSink:
+        return PartitionSink(directory, self.columns(), metadata)
 
 
-def prepare_partition(piece: Piece, text_col: str, id_col: str | None, stages: Sequence[Stage]) -> Prepared:
-    """Read one partition and run the CPU stages."""
-    start = time.perf_counter()
-    frame = read_piece(piece, text_col, id_col)
-    seconds = {"read": time.perf_counter() - start}
-    return Prepared(run_stages(frame, stages, seconds), seconds, piece_digest(piece))
+@dataclass(frozen=True)
+class Task:
+    """Consecutive stages that run in one Dask task, on workers with ``resources``."""
+
+    stages: tuple[Stage, ...]
+    resources: dict[str, float] | None
 
 
-def run_stages(frame: pd.DataFrame, stages: Sequence[Stage], seconds: dict[str, float]) -> pd.DataFrame:
-    """Apply ``stages`` in order, adding each one's seconds to ``seconds`` by class name."""
+def plan_tasks(stages: Sequence[Stage], routing: Routing) -> list[Task]:
+    """``stages`` cut where the routed resource changes (the read always runs on CPU workers)."""
+    tasks: list[Task] = [Task((), routing.of("CPU"))]
     for stage in stages:
+        resources = routing.of(stage.resource)
+        if resources == tasks[-1].resources:
+            tasks[-1] = Task((*tasks[-1].stages, stage), resources)
+        else:
+            tasks.append(Task((stage,), resources))
+    return tasks
+
+
+def read_partition(piece: Piece, read: Callable[[Piece], pd.DataFrame]) -> tuple[pd.DataFrame, PartitionReport]:
+    """A partition's rows and a report that starts with their digest and the read's seconds."""
+    start = time.perf_counter()
+    frame = read(piece)
+    report = PartitionReport(piece.index, len(frame), piece_digest(piece), {"read": time.perf_counter() - start})
+    return frame, report
+
+
+def run_stages(frame: pd.DataFrame, stages: Sequence[Stage], report: PartitionReport) -> pd.DataFrame:
+    """Apply ``stages`` in order, noting each one's seconds, counts and errors in ``report``.
+
+    Skip reasons are noted before a stage that reshapes the rows (top-k turns left rows into
+    matches); the last frame's replace them when it has one row per input row again.
+    """
+    for stage in stages:
+        if not stage.keeps_rows and "skip_reason" in frame:
+            report.note_skips(frame)
         start = time.perf_counter()
         frame = stage(frame)
-        seconds[type(stage).__name__] = time.perf_counter() - start
+        report.seconds[type(stage).__name__] = report.seconds.get(type(stage).__name__, 0.0) + time.perf_counter() - start
+        report.counts.update(stage.counts(frame))
+        report.errors.extend(stage.errors(frame))
     return frame
 
 
-def prepare_and_finish(piece: Piece, prepare: Callable[..., Prepared], prepare_args: tuple, finish: Callable[..., dict],
-                       finish_args: tuple) -> dict:
-    """Both steps in one task, for commands whose finish also runs on CPU workers: the
-    prepared frame never leaves the worker."""
-    return finish(prepare(piece, *prepare_args), piece.index, *finish_args)
+def run_task(start: Piece | tuple[pd.DataFrame, PartitionReport], read: Callable | None, stages: Sequence[Stage],
+             sink: PartitionSink | None, all_stages: Sequence[Stage] = ()) -> tuple[pd.DataFrame, PartitionReport] | dict:
+    """One task of a partition: read (first task) or take the frame the task before handed on,
+    run ``stages``, and write (last task: the record; ``all_stages`` describe the part)."""
+    frame, report = read_partition(start, read) if read is not None else start
+    frame = run_stages(frame, stages, report)
+    if sink is None:
+        return frame, report
+    if report.skipped is None or ("skip_reason" in frame and len(frame) == report.rows):
+        report.note_skips(frame)
+    described = {key: value for stage in all_stages for key, value in stage.describe().items()}
+    return sink.write(frame, report, described)
 
 
-def run_partitions(
-    cluster: Cluster,
-    pieces: Sequence[Piece],
-    prepare_args: tuple,
-    finish: Callable[..., dict],
-    finish_args: tuple,
-    progress: bool = True,
-    label: str = "rows",
-    finish_on_cpu: bool = False,
-    prepare: Callable[..., Prepared] = prepare_partition,
-) -> list[dict]:
-    """Submit every piece, wait for all, and return what ``finish`` returned for each.
+def run_partitions(cluster: Cluster, pieces: Sequence[Piece], pipeline: Pipeline, sink: PartitionSink,
+                   progress: bool = True, label: str = "rows") -> list[dict]:
+    """Submit every piece through the pipeline's tasks, wait for all, and return each part's record.
 
-    Partition *i* gets priority *-i* on both its tasks, so a worker finishes the
-    partitions it started before preparing new ones, and prepared token ids are
-    released as soon as their partition is written.
+    Partition *i* gets priority *-i* on all its tasks, so a worker finishes the partitions it
+    started before reading new ones, and what a task hands on is released as soon as its
+    partition is written.
     """
-    client, routing = cluster.client, cluster.routing
-    run = uuid.uuid4().hex[:8]
-    prepared: dict[str, object] = {}
+    client, run = cluster.client, uuid.uuid4().hex[:8]
+    tasks = plan_tasks(pipeline.stages, cluster.routing)
+    handed: dict[str, list] = {}
     finished = []
     for piece in pieces:
-        if finish_on_cpu:
-            fin = client.submit(
-                prepare_and_finish, piece, prepare, prepare_args, finish, finish_args,
-                key=f"kbatch-partition-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
+        future, between = piece, []
+        for number, task in enumerate(tasks):
+            last = number == len(tasks) - 1
+            future = client.submit(
+                run_task, future, pipeline.read if number == 0 else None, task.stages, sink if last else None,
+                pipeline.stages if last else (), key=f"kbatch-{_task_name(number, len(tasks))}-{run}-{piece.index}",
+                resources=task.resources, priority=-piece.index,
             )
-        else:
-            prep = client.submit(
-                prepare, piece, *prepare_args,
-                key=f"kbatch-prepare-{run}-{piece.index}", resources=routing.cpu, priority=-piece.index,
-            )
-            fin = client.submit(
-                finish, prep, piece.index, *finish_args,
-                key=f"kbatch-finish-{run}-{piece.index}", resources=routing.encode, priority=-piece.index,
-            )
-            prepared[fin.key] = prep
-        finished.append(fin)
+            between.append(future)
+        finished.append(future)
+        handed[future.key] = between[:-1]
     results = []
 
     def collect(future) -> None:
         results.append(future.result())
-        if future.key in prepared:
-            prepared.pop(future.key).release()
+        for earlier in handed.pop(future.key):
+            earlier.release()
 
-    follow(client, finished, [p.rows for p in pieces], label, progress, collect, also_cancel=list(prepared.values()))
+    others = [f for futures in handed.values() for f in futures]
+    follow(client, finished, [p.rows for p in pieces], label, progress, collect, also_cancel=others)
     return results
+
+
+def _task_name(number: int, tasks: int) -> str:
+    """What the dashboard calls a partition's task: its whole work, or the first (read and CPU
+    stages), a middle one, or the last (the stages that write)."""
+    if tasks == 1:
+        return "partition"
+    return "prepare" if number == 0 else "finish" if number == tasks - 1 else f"step{number}"
 
 
 def follow(

@@ -16,13 +16,13 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kbatch.caches import worker_cache
 from kbatch.errors import InputError
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -289,7 +289,7 @@ def read_piece_table(piece: Piece, columns: Sequence[str]) -> pa.Table:
     return group.slice(piece.start, piece.rows)
 
 
-@lru_cache(maxsize=2)
+@worker_cache(2)
 def _read_row_group(path: str, row_group: int, columns: tuple[str, ...], version: tuple[int, ...]) -> pa.Table:
     """One row group, kept while a worker reads the next partitions cut from it.
 

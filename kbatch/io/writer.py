@@ -60,9 +60,10 @@ class PartitionWriter:
 
 
 def read_kbatch_metadata(path: str | Path) -> dict | None:
-    """The ``kbatch`` metadata of a Parquet file, or ``None`` when it has none or is unreadable."""
+    """The ``kbatch`` record of a Parquet file (from its key-value footer, which a part's sink
+    completes after the data is written), or ``None`` when it has none or is unreadable."""
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = pq.read_metadata(path).metadata or {}
     except (pa.ArrowException, OSError):
         return None
     raw = meta.get(META_KEY)

@@ -7,18 +7,16 @@ model's own sentence-transformers modules, so its configuration decides the pool
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from kbatch.caches import worker_cache
 from kbatch.errors import ModelError
 from kbatch.models.batching import OutOfMemory
 from kbatch.models.resolve import cache_dir, load_sentence_transformer
@@ -127,17 +125,7 @@ class SentenceEncoder:
 
 
 
-def release_encoders() -> None:
-    """Drop this worker's loaded encoders and give their GPU memory back (end of a command;
-    the worker stays up for other work)."""
-    load_encoder.cache_clear()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        gc.collect()
-        torch.cuda.empty_cache()
-
-
-@lru_cache(maxsize=2)
+@worker_cache(2)
 def load_encoder(settings: EncoderSettings) -> SentenceEncoder:
     """One encoder per worker process and settings, kept between tasks."""
     return SentenceEncoder(settings)

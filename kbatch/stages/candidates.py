@@ -9,12 +9,13 @@ never part of one (:mod:`kbatch.analyzers.noise`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 import pyarrow as pa
 
 from kbatch.analyzers.noise import is_noise
-from kbatch.stages.base import Stage
+from kbatch.stages.base import ColumnType, Stage
 
 
 def morpheme_ngrams(tokens, tags, keep: frozenset[str], stopwords: frozenset[str], max_n: int) -> list[str]:
@@ -41,7 +42,7 @@ class KeywordCandidates(Stage):
     max_n: int
 
     needs = ("tokens", "tags")
-    adds = ("candidates",)
+    outputs: ClassVar[dict[str, ColumnType]] = {"candidates": pa.list_(pa.string())}
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         lists = [

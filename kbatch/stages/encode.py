@@ -1,6 +1,9 @@
-"""The encode stage: token ids in, one fixed-size vector per row out.
+"""The encode stage: token ids in, one fixed-size vector per row out (on GPU workers when
+the cluster has them).
 
-Skipped rows (null or empty text) keep their place with a null embedding.
+Skipped rows (null or empty text) keep their place with a null embedding. With an
+embedding cache, rows whose normalized text the cache holds for this model are not
+encoded again, and the vectors of the others are added to it.
 """
 
 from __future__ import annotations
@@ -13,22 +16,11 @@ import pyarrow as pa
 
 from kbatch.models.batching import encode_ragged
 from kbatch.models.encoders import EncoderSettings, load_encoder
-from kbatch.stages.base import Stage
+from kbatch.stages.base import GPU, Stage, Vectors
+from kbatch.vectors.cache import EmbeddingCache, text_hashes
 
 DTYPES = {"float32": (np.float32, pa.float32()), "float16": (np.float16, pa.float16())}
-
-
-def vector_matrix(embedding: pa.FixedSizeListArray) -> tuple[np.ndarray, np.ndarray]:
-    """An ``embedding`` column as a float32 ``rows × dim`` matrix and a has-vector mask.
-
-    ``FixedSizeListArray.values`` ignores a slice's offset, so the values are cut to this
-    array's own rows first; null rows keep whatever their slots hold and are masked. The
-    matrix is a writable copy.
-    """
-    dim = embedding.type.list_size
-    values = embedding.values.slice(embedding.offset * dim, len(embedding) * dim)
-    matrix = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(embedding), dim)
-    return matrix, ~embedding.is_null().to_numpy(zero_copy_only=False)
+CACHE_HIT = "cache_hit"
 
 
 @dataclass(frozen=True)
@@ -40,15 +32,29 @@ class Encode(Stage):
     max_rows: int | None = None
     normalize: bool = True
     dtype: str = "float32"
+    cache: EmbeddingCache | None = None
 
     needs = ("input_ids", "skip_reason")
-    adds = ("embedding",)
-    resource = "GPU"
+    drops = ("input_ids",)
+    resource = GPU
+
+    @property
+    def outputs(self) -> dict[str, object]:
+        return {"embedding": Vectors(self.dtype), **({CACHE_HIT: pa.bool_()} if self.cache is not None else {})}
+
+    def setup(self) -> None:
+        load_encoder(self.settings)
 
     def describe(self) -> dict:
         """The vector size and pooling of the loaded model, for output metadata."""
         encoder = load_encoder(self.settings)
         return {"dimension": encoder.dimension, "pooling": encoder.pooling}
+
+    def counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        if self.cache is None:
+            return {}
+        hits = int(frame[CACHE_HIT].sum())
+        return {"cache_hits": hits, "cache_misses": int(frame["skip_reason"].isna().sum()) - hits}
 
     def raw(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's vectors of ``frame``'s rows, not normalized; zeros for skipped rows."""
@@ -80,10 +86,30 @@ class Encode(Stage):
         return pd.Series(pd.arrays.ArrowExtensionArray(embedding), index=index)
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return self.with_vectors(frame, self.raw(frame))
+        if self.cache is None:
+            return self.with_vectors(frame, self.raw(frame))
+        return self._with_cache(frame, self.cache)
 
     def with_vectors(self, frame: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:
         """``frame`` with raw ``vectors`` as its ``embedding`` column, ``input_ids`` dropped."""
         out = frame.drop(columns=["input_ids"])
         out["embedding"] = self.column(vectors, frame["skip_reason"].isna().to_numpy(), frame.index)
+        return out
+
+    def _with_cache(self, frame: pd.DataFrame, cache: EmbeddingCache) -> pd.DataFrame:
+        """Vectors from the cache where it has the normalized text, encoded (and added to it) where not."""
+        rows = np.flatnonzero(frame["skip_reason"].isna().to_numpy())
+        hashes = text_hashes(frame["text"].to_numpy()[rows].tolist())
+        found, cached = cache.lookup(hashes)
+        missing = rows[~found]
+        fresh = self.raw(frame.iloc[missing])
+        cache.add(hashes[~found], fresh)
+        vectors = np.zeros((len(frame), fresh.shape[1]), dtype=np.float32)
+        if found.any():
+            vectors[rows[found]] = cached
+        vectors[missing] = fresh
+        out = self.with_vectors(frame, vectors)
+        hit = np.zeros(len(frame), dtype=bool)
+        hit[rows[found]] = True
+        out[CACHE_HIT] = hit
         return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,14 @@ import pyarrow.compute as pc
 
 from kbatch.analyzers import AnalyzerSpec, load_analyzer
 from kbatch.analyzers.tags import CONTENT, NOUNS, TAGS
-from kbatch.stages.base import Stage
+from kbatch.stages.base import ColumnType, Stage
 
 # Chunks of at most this many characters: no measured analyzer is slow on them, and
 # a chunk this long still holds whole sentences.
 MAX_CHUNK_CHARS = 1000
 ANALYZER_ERROR = "analyzer_error"
+# Rows the analyzer failed on, quoted as examples in each partition's record.
+ERROR_EXAMPLES = 5
 
 _OUTSIDE_BMP = r"[\x{10000}-\x{10ffff}]"
 _SENTENCE_END = re.compile(r"[.!?。！？…]+\s")
@@ -53,7 +56,18 @@ class MorphAnalyze(Stage):
     stopwords: frozenset[str] = frozenset()
 
     needs = ("text", "skip_reason")
-    adds = ("tokens", "tags", "analyzer_error")
+    outputs: ClassVar[dict[str, ColumnType]] = {"tokens": pa.list_(pa.string()), "tags": pa.list_(pa.string()), ANALYZER_ERROR: pa.string()}
+
+    def setup(self) -> None:
+        load_analyzer(self.analyzer)
+
+    def counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        return {"morphemes": pc.sum(pc.list_value_length(pa.array(frame["tokens"]))).as_py() or 0}
+
+    def errors(self, frame: pd.DataFrame) -> list[dict]:
+        """The first rows the analyzer failed on (their ids and its messages)."""
+        failed = frame[frame[ANALYZER_ERROR].notna()].head(ERROR_EXAMPLES)
+        return [{"id": str(i), "error": e} for i, e in zip(failed["id"], failed[ANALYZER_ERROR], strict=True)]
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         analyzer = load_analyzer(self.analyzer)

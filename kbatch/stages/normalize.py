@@ -30,7 +30,8 @@ EMPTY_TEXT = "empty_text"
 class NormalizeText(Stage):
     """NFC, invisible characters removed, whitespace collapsed; adds ``skip_reason``.
 
-    Runs as Arrow compute kernels over the whole column: no Python call per row.
+    Runs as Arrow compute kernels over the whole column: no Python call per row. A row
+    already skipped for another reason keeps that reason.
     """
 
     column: str = "text"
@@ -39,7 +40,9 @@ class NormalizeText(Stage):
     def needs(self) -> tuple[str, ...]:
         return (self.column,)
 
-    adds = ("skip_reason",)
+    @property
+    def outputs(self) -> dict[str, pa.DataType]:
+        return {self.column: pa.string(), "skip_reason": pa.string()}
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         text = _arrow_text(frame[self.column])
@@ -52,6 +55,9 @@ class NormalizeText(Stage):
         reason[is_null] = NULL_TEXT
         out = frame.copy(deep=False)
         out[self.column] = text.to_pandas().set_axis(frame.index)
+        if "skip_reason" in frame:
+            earlier = frame["skip_reason"].to_numpy(dtype=object)
+            reason = np.where(pd.notna(earlier), earlier, reason)
         out["skip_reason"] = pd.Series(reason, index=frame.index, dtype=object)
         return out
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kbatch.caches import worker_cache
 from kbatch.errors import ModelError
-from kbatch.stages.base import Stage
+from kbatch.stages.base import ColumnType, Stage
 
 if TYPE_CHECKING:
     from kbatch.models.resolve import ModelSpec
@@ -63,7 +63,7 @@ class FastTokenizer:
         return [self.backend.id_to_token(int(i)) for i in ids]
 
 
-@lru_cache(maxsize=4)
+@worker_cache(4)
 def load_tokenizer(model_path: str, max_length: int, trust_remote_code: bool = False) -> SubwordTokenizer:
     """The model's tokenizer, set to truncate, loaded once per worker process; the folder's own
     tokenizer code runs only when the user trusted it (``--trust-remote-code``)."""
@@ -84,12 +84,18 @@ class SubwordTokenize(Stage):
     trust_remote_code: bool = False
 
     needs = ("text", "skip_reason")
-    adds = ("input_ids", "n_tokens", "truncated")
+    outputs: ClassVar[dict[str, ColumnType]] = {"input_ids": pa.list_(pa.int32()), "n_tokens": pa.int32(), "truncated": pa.bool_()}
 
     @classmethod
     def for_model(cls, spec: ModelSpec) -> SubwordTokenize:
         """The stage for a resolved model, with the trust the client checked."""
         return cls(spec.path, spec.max_seq_length, spec.trust_remote_code)
+
+    def setup(self) -> None:
+        load_tokenizer(self.model_path, self.max_seq_length, self.trust_remote_code)
+
+    def counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        return {"truncated": int(frame["truncated"].sum()), "tokens": int(frame["n_tokens"].sum())}
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         tokenizer = load_tokenizer(self.model_path, self.max_seq_length, self.trust_remote_code)

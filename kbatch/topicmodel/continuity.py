@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kbatch.errors import InputError
-from kbatch.stages.encode import vector_matrix
 from kbatch.topicmodel.clustering import unit_rows
+from kbatch.vectors.columns import vector_matrix
 
 # Least cosine between two runs' centroids for them to be one topic. Measured on 2,000 NSMC
 # reviews (use-m3, k-means k=8 on two 90% samples with two seeds): paired topics 0.78-1.00

@@ -17,10 +17,11 @@ from kbatch.errors import InputError
 from kbatch.io.reader import Piece, read_piece_table
 from kbatch.io.rows import Source, read_rows
 from kbatch.io.writer import PartitionWriter
-from kbatch.stages.encode import vector_matrix
+from kbatch.stages.embed import Embed
 from kbatch.topicmodel.clustering import OUTLIER_PERCENTILE, fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
 from kbatch.topicmodel.continuity import public_topics
 from kbatch.topicmodel.summary import TopicSummary, summarize
+from kbatch.vectors.columns import vector_matrix
 
 # Characters of a document shown in the plot's tooltip.
 TOOLTIP_CHARS = 80
@@ -158,10 +159,10 @@ def plot_points(model, sample: Sample, limit: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "topic": topic, "text": sample.texts.take(pa.array(rows)).to_pylist()})
 
 
-def describe_topics(summary: TopicSummary, model, top_words: int, diversity: float, encoding: tuple | None) -> pd.DataFrame:
+def describe_topics(summary: TopicSummary, model, top_words: int, diversity: float, encoding: Embed | None) -> pd.DataFrame:
     """One row per topic that has documents: size, keywords (c-TF-IDF, or the CTM's own words) and representative ids.
 
-    With ``diversity`` and ``encoding`` (the subword and encode stages), the best c-TF-IDF
+    With ``diversity`` and ``encoding`` (the stages that embedded the documents), the best c-TF-IDF
     words are re-ranked by MMR against the topic's mean document vector.
     """
     from kbatch.topicmodel.ctfidf import class_tfidf
@@ -172,13 +173,11 @@ def describe_topics(summary: TopicSummary, model, top_words: int, diversity: flo
     elif encoding is None:
         words = class_tfidf(summary.terms, top_words)
     else:
-        from kbatch.commands.embed import encode_strings
-
         words = class_tfidf(summary.terms, top_words * MMR_CANDIDATES)
         for topic, (candidates, _) in words.items():
             if candidates:
                 chosen, scores = mmr(unit_rows(summary.vector_sums[topic + 1][None])[0].astype(np.float32),
-                                     encode_strings(candidates, *encoding), top_words, diversity)
+                                     encoding.strings(candidates), top_words, diversity)
                 words[topic] = ([candidates[i] for i in chosen], scores.tolist())
     best = summary.representatives.groupby("topic")["id"].apply(list)
     rows = [

@@ -10,11 +10,11 @@ since 2023; usearch is fast but its recall/speed knobs are less established.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from kbatch.caches import worker_cache
 from kbatch.errors import KbatchError
 from kbatch.io.writer import atomic_path
 
@@ -35,8 +35,7 @@ def _faiss():
 
 def build_index(right_dir: str, target: str, threads: int | None) -> str:
     """Build the HNSW index of a right side's vectors on a worker and save it beside the output."""
-    from kbatch.commands.match import read_vectors
-    from kbatch.stages.encode import vector_matrix
+    from kbatch.vectors.columns import read_vectors, vector_matrix
 
     faiss = _faiss()
     faiss.omp_set_num_threads(threads or os.cpu_count() or 1)
@@ -54,7 +53,7 @@ def build_index(right_dir: str, target: str, threads: int | None) -> str:
     return target
 
 
-@lru_cache(maxsize=1)
+@worker_cache(1)
 def load_index(path: str):
     """The saved index and the right rows it holds, once per worker."""
     return _faiss().read_index(path), np.load(Path(path).with_suffix(".rows.npy"))

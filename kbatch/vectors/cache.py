@@ -16,16 +16,16 @@ import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kbatch.caches import worker_cache
 from kbatch.engine.manifest import params_key
 from kbatch.io.writer import atomic_path
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 
 
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
@@ -70,7 +70,7 @@ class EmbeddingCache:
             pq.write_table(table, tmp, compression="zstd")
 
 
-@lru_cache(maxsize=2)
+@worker_cache(2)
 def _load(directory: str, files: tuple[str, ...]) -> tuple[dict[bytes, int], np.ndarray]:
     """Hash -> row and the vector matrix of a snapshot, read once per worker."""
     if not files:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from kbatch.caches import worker_cache
 from kbatch.io.identity import combined_digest, table_digest
 from kbatch.io.writer import MANIFEST
-from kbatch.stages.encode import vector_matrix
+from kbatch.vectors.columns import vector_matrix
 
 # Options that must be last night's for its matches to be this night's.
 SAME_OPTIONS = ("model", "top_k", "min_score", "spec_aware", "index")
@@ -63,7 +63,7 @@ class PreviousMatches:
         return same, kept.append_column("position", pa.array(where, pa.int64()))
 
 
-@lru_cache(maxsize=1)
+@worker_cache(1)
 def _load(matches_dir: str, left_dir: str) -> tuple[dict, np.ndarray, pa.Table]:
     left = pq.read_table(left_dir, columns=["id", "embedding"])
     vectors, _ = vector_matrix(left.column("embedding").combine_chunks())

@@ -1,0 +1,68 @@
+"""How a command embeds text: the settings every embedding command shares, checked in the
+client, turned into an :class:`~kbatch.stages.Embed` on the cluster it runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kbatch.engine.cluster import Cluster
+from kbatch.errors import InputError, ModelError
+from kbatch.models.encoders import POOLING_MODES, PRECISIONS, EncoderSettings, int8_model_path
+from kbatch.models.resolve import ModelSpec, is_transformer
+from kbatch.stages import Embed, Encode, SubwordTokenize
+from kbatch.stages.encode import DTYPES
+from kbatch.vectors.cache import EmbeddingCache
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A resolved model and how its vectors are made. ``precision`` ``auto`` is fp16 when
+    encoding goes to GPU workers, else fp32."""
+
+    spec: ModelSpec
+    pooling: str | None = None
+    normalize: bool = True
+    dtype: str = "float32"
+    quantize: str | None = None
+    token_budget: int | None = None
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.pooling is not None and self.pooling not in POOLING_MODES:
+            raise InputError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {self.pooling!r}")
+        if self.quantize not in (None, "int8"):
+            raise InputError(f"--quantize supports only int8, got {self.quantize!r}")
+        if self.token_budget is not None and self.token_budget < 1:
+            raise InputError(f"--token-budget must be positive, got {self.token_budget}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.quantize and self.precision not in ("auto", "fp32"):
+            raise InputError("--quantize int8 runs its own int8 model: leave --precision at auto or fp32")
+
+    def params(self) -> dict:
+        """What makes two sets of vectors comparable (part of every params key)."""
+        return {"model": self.spec.fingerprint, "pooling": self.pooling, "normalize": self.normalize, "dtype": self.dtype,
+                "quantize": self.quantize}
+
+    def precision_on(self, cluster: Cluster) -> str:
+        """``auto`` is fp16 when encoding goes to GPU workers, else fp32; others as given."""
+        if self.precision != "auto":
+            return self.precision
+        return "fp16" if cluster.routing.has_gpus else "fp32"
+
+    def stage(self, cluster: Cluster, cache: EmbeddingCache | None = None, normalize_text: bool = True) -> Embed:
+        """The Embed stage on this cluster (exporting the int8 model on a worker first if asked)."""
+        onnx_path = None
+        if self.quantize == "int8":
+            if not is_transformer(self.spec.path):
+                raise ModelError(f"--quantize int8 exports a transformer to ONNX; {self.spec.name} is not one "
+                                 "(it is fast on CPU as it is)")
+            exported = cluster.client.submit(int8_model_path, self.spec.path, self.spec.fingerprint, self.spec.trust_remote_code,
+                                             resources=cluster.routing.gpu, pure=False)
+            onnx_path = exported.result()
+        settings = EncoderSettings(self.spec.path, self.pooling, onnx_path, cluster.routing.torch_threads,
+                                   precision=self.precision_on(cluster), trust_remote_code=self.spec.trust_remote_code)
+        encode = Encode(settings, token_budget=self.token_budget, normalize=self.normalize, dtype=self.dtype, cache=cache)
+        return Embed(SubwordTokenize.for_model(self.spec), encode, normalize_text)

@@ -117,10 +117,19 @@ class ClusterConfig:
             raise ClusterError(f"cluster file asks for {self.gpu_workers} GPU worker(s) but {visible} GPU(s) are visible")
         return int(self.gpu_workers)
 
-    def torch_threads_per_worker(self, n_workers: int, cores: int | None = None) -> int:
+    def torch_threads_per_worker(self, local_workers: int | None, cores: int | None = None) -> int | None:
+        """Torch intra-op threads each worker uses: ``torch_threads`` when it is a number.
+
+        For ``auto``: this machine's cores shared by the ``local_workers`` kbatch started, so
+        they do not fight over them; ``None`` when the workers are not kbatch's (an existing
+        scheduler, a client passed in), whose cores are not these, so each keeps its own.
+        The one place ``auto`` is resolved.
+        """
         if self.torch_threads != "auto":
             return int(self.torch_threads)
-        return max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
+        if local_workers is None:
+            return None
+        return max(1, (cores or os.cpu_count() or 1) // max(1, local_workers))
 
 
 def visible_devices() -> list[str]:

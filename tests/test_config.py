@@ -1,6 +1,12 @@
-import pytest
+import re
+from dataclasses import asdict, fields
+from importlib import resources
+from pathlib import Path
 
-from kbatch.engine.config import ClusterConfig, load_cluster_config
+import pytest
+import yaml
+
+from kbatch.engine.config import CLUSTER_KEYS, ClusterConfig, load_cluster_config
 from kbatch.errors import ClusterError
 
 
@@ -45,3 +51,27 @@ def test_torch_threads_of_a_remote_cluster_are_not_bounded_by_these_cores():
     with pytest.raises(ClusterError, match="'torch_threads' must be a whole number from 1 to"):
         ClusterConfig(torch_threads=1000, n_workers=1)
     assert ClusterConfig(address="tcp://gpu-box:8786", torch_threads=1000).torch_threads == 1000
+
+
+def test_torch_threads_auto_is_resolved_where_the_workers_are():
+    auto = ClusterConfig()
+    assert auto.torch_threads_per_worker(local_workers=2, cores=8) == 4  # kbatch's own workers share these cores
+    assert auto.torch_threads_per_worker(local_workers=None) is None  # someone else's workers keep their own
+    assert ClusterConfig(torch_threads=3).torch_threads_per_worker(local_workers=None) == 3
+
+
+def test_every_cluster_key_is_defined_once_in_the_packaged_defaults():
+    packaged = resources.files("kbatch.engine") / "cluster-defaults.yaml"
+    defaults = yaml.safe_load(packaged.read_text(encoding="utf-8"))
+    assert set(defaults) == {f.name for f in fields(ClusterConfig)} == set(CLUSTER_KEYS)
+    assert asdict(ClusterConfig()) == defaults
+    assert all(CLUSTER_KEYS.values()), "every key needs a one-line comment right above it"
+
+
+def test_every_cluster_key_is_shown_to_users():
+    example = Path("cluster.yaml").read_text(encoding="utf-8")
+    readme = Path("README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where it runs: `cluster.yaml`", 1)[1].split("\n## ", 1)[0]
+    for key in CLUSTER_KEYS:
+        assert re.search(rf"^# {key}:", example, re.MULTILINE), f"cluster.yaml has no commented example of {key!r}"
+        assert f"`{key}" in section, f"README's cluster.yaml section does not mention {key!r}"

@@ -79,7 +79,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
     try:
         if config.address:
             client = Client(config.address, timeout="10s")
-            torch_threads = config.torch_threads if config.torch_threads != "auto" else None
+            torch_threads = config.torch_threads_per_worker(local_workers=None)  # its workers, their cores
         else:
             n_workers = config.local_workers()
             with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
@@ -94,7 +94,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
                     silence_logs=logging.ERROR,
                 )
             client = Client(local)
-            torch_threads = config.torch_threads_per_worker(n_workers)
+            torch_threads = config.torch_threads_per_worker(local_workers=n_workers)
             gpu_workers = _start_gpu_workers(config, local.scheduler_address, log)
             if gpu_workers is not None:
                 client.wait_for_workers(n_workers + gpu_workers.gpus, timeout=GPU_START_SECONDS)

@@ -1,6 +1,8 @@
 """``cluster.yaml``: where work runs, validated before anything starts.
 
-Every key is documented in :data:`CLUSTER_KEYS`; an unknown key, a wrong type or a value
+Every key, its default and its one-line documentation live in the packaged
+``cluster-defaults.yaml`` (read into :data:`CLUSTER_DEFAULTS` and :data:`CLUSTER_KEYS`, like
+dask's ``distributed.yaml``); an unknown key, a wrong type or a value
 that cannot work (a 5-byte memory limit, a port out of range) is an error that names the
 key, raised before anything starts, so a typo never silently falls back to a default or
 hangs a run at 0%.
@@ -13,7 +15,8 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -23,16 +26,6 @@ from dask.utils import format_bytes, parse_bytes
 
 from kbatch.errors import ClusterError
 
-CLUSTER_KEYS: dict[str, str] = {
-    "address": "an existing scheduler (tcp://host:8786); kbatch then starts no workers",
-    "n_workers": "local CPU worker processes; 'auto' picks the measured best layout",
-    "threads_per_worker": "Dask threads per local worker (tasks run at once per worker)",
-    "torch_threads": "torch intra-op threads per worker; 'auto' = cores / workers",
-    "memory_limit": "per local worker, at least 1GiB, e.g. '4GiB', or 'auto' (machine memory / workers)",
-    "dashboard_address": "HOST:PORT of the local Dask dashboard; default '127.0.0.1:8787' (this machine only, "
-                         "':PORT' too; a busy port is replaced by a free one); '0.0.0.0:8787' opens it to the network",
-    "gpu_workers": "local dask-cuda workers (one per GPU, resources GPU=1): 'auto' = every visible GPU, 0 = none",
-}
 # What every local process kbatch starts listens on; only the dashboard can be opened wider.
 LOOPBACK = "127.0.0.1"
 # A worker that encodes holds about 700 MiB (torch and sentence-transformers 480 MiB, use-m3
@@ -45,19 +38,41 @@ MOST_PER_CORE = 4
 MOST_THREADS = 1024
 ADDRESS_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 _HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+DEFAULTS_FILE = "cluster-defaults.yaml"
+_KEY_LINE = re.compile(r"([a-z_]+):")
+
+
+def _read_defaults() -> tuple[dict[str, Any], dict[str, str]]:
+    """Each key's default and its doc (the comment line right above it) from the packaged
+    defaults file, so a new key is written once: its value, its doc and its name together."""
+    text = resources.files("kbatch.engine").joinpath(DEFAULTS_FILE).read_text(encoding="utf-8")
+    docs: dict[str, str] = {}
+    above = ""
+    for line in text.splitlines():
+        key = _KEY_LINE.match(line)
+        if key:
+            docs[key[1]] = above
+        above = line[1:].strip() if line.startswith("#") else ""
+    defaults = yaml.safe_load(text)
+    return defaults, {name: docs.get(name, "") for name in defaults}
+
+
+# What a cluster file may set: every key's default, and its one line for error messages and docs.
+CLUSTER_DEFAULTS, CLUSTER_KEYS = _read_defaults()
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Validated contents of a cluster file (see :data:`CLUSTER_KEYS`)."""
+    """Validated contents of a cluster file; fields and defaults are those of the packaged
+    defaults file (:data:`CLUSTER_DEFAULTS`, documented in :data:`CLUSTER_KEYS`)."""
 
-    address: str | None = None
-    n_workers: int | str = "auto"
-    threads_per_worker: int = 1
-    torch_threads: int | str = "auto"
-    memory_limit: str | int = "auto"
-    dashboard_address: str = f"{LOOPBACK}:8787"
-    gpu_workers: int | str = "auto"
+    address: str | None = CLUSTER_DEFAULTS["address"]
+    n_workers: int | str = CLUSTER_DEFAULTS["n_workers"]
+    threads_per_worker: int = CLUSTER_DEFAULTS["threads_per_worker"]
+    torch_threads: int | str = CLUSTER_DEFAULTS["torch_threads"]
+    memory_limit: str | int = CLUSTER_DEFAULTS["memory_limit"]
+    dashboard_address: str = CLUSTER_DEFAULTS["dashboard_address"]
+    gpu_workers: int | str = CLUSTER_DEFAULTS["gpu_workers"]
 
     def __post_init__(self) -> None:
         most = MOST_PER_CORE * (os.cpu_count() or 1)
@@ -102,10 +117,19 @@ class ClusterConfig:
             raise ClusterError(f"cluster file asks for {self.gpu_workers} GPU worker(s) but {visible} GPU(s) are visible")
         return int(self.gpu_workers)
 
-    def torch_threads_per_worker(self, n_workers: int, cores: int | None = None) -> int:
+    def torch_threads_per_worker(self, local_workers: int | None, cores: int | None = None) -> int | None:
+        """Torch intra-op threads each worker uses: ``torch_threads`` when it is a number.
+
+        For ``auto``: this machine's cores shared by the ``local_workers`` kbatch started, so
+        they do not fight over them; ``None`` when the workers are not kbatch's (an existing
+        scheduler, a client passed in), whose cores are not these, so each keeps its own.
+        The one place ``auto`` is resolved.
+        """
         if self.torch_threads != "auto":
             return int(self.torch_threads)
-        return max(1, (cores or os.cpu_count() or 1) // max(1, n_workers))
+        if local_workers is None:
+            return None
+        return max(1, (cores or os.cpu_count() or 1) // max(1, local_workers))
 
 
 def visible_devices() -> list[str]:
@@ -199,7 +223,7 @@ def load_cluster_config(path: str | os.PathLike[str] | None) -> ClusterConfig:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ClusterError(f"cluster file {path} must be a mapping of keys to values")
-    known = {f.name for f in fields(ClusterConfig)}
+    known = set(CLUSTER_KEYS)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ClusterError(

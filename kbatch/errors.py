@@ -56,6 +56,21 @@ class OutputLockedError(KbatchError):
     exit_code = 8
 
 
+class MainGuardError(KbatchError, SystemExit):
+    """A script started kbatch's local cluster from its top level, outside ``if __name__ == "__main__":``.
+
+    Also a ``SystemExit``: the check prints the one line itself, so a script that does not
+    catch it ends with ``exit_code`` and no traceback, while ``except KbatchError`` still
+    catches it (docs/decisions.md, "A script without the main guard").
+    """
+
+    exit_code = 9
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = self.exit_code
+
+
 def failure_line(exc: BaseException) -> tuple[str, int]:
     """The one line (without ``kbatch: ``) and the exit code the user gets for ``exc``.
 

@@ -2,10 +2,10 @@
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad usage, 3 bad input, 4 output conflict,
 5 model not available, 6 cluster problem, 7 analyzer not available, 8 output locked by
-another run, 130 interrupted. An output that cannot be written (disk full, permission
-denied) is exit 4 with the path and reason. Each failure is one line on stderr that names
-the run's log file, which holds the traceback and what Dask and the workers logged
-(:mod:`kbatch.engine.logs`).
+another run, 130 interrupted (9, a script without its main guard, is the Python API's).
+An output that cannot be written (disk full, permission denied) is exit 4 with the path
+and reason. Each failure is one line on stderr that names the run's log file, which holds
+the traceback and what Dask and the workers logged (:mod:`kbatch.engine.logs`).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import dask
 
 from kbatch.caches import WorkerCaches
 from kbatch.engine.config import LOOPBACK, ClusterConfig, visible_devices
+from kbatch.engine.main_guard import check_main_guard
 from kbatch.errors import ClusterError
 
 
@@ -71,9 +72,15 @@ class Cluster:
 
 @contextmanager
 def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
-    """Connect to ``config.address`` or start a local cluster; close what we started."""
+    """Connect to ``config.address`` or start a local cluster; close what we started.
+
+    Before starting a local cluster, a script calling kbatch from its top level without
+    ``if __name__ == "__main__":`` is stopped with one line (:mod:`kbatch.engine.main_guard`).
+    """
     from distributed import Client, LocalCluster
 
+    if not config.address:
+        check_main_guard()
     start = time.perf_counter()
     local = gpu_workers = None
     try:

@@ -57,9 +57,9 @@ from kbatch.commands.topics import HDBSCAN_DIMS
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.models.resolve import load_sentence_transformer, resolve_model
-from kbatch.vectors.columns import vector_matrix
 from kbatch.topicmodel.clustering import fit_hdbscan
 from kbatch.topicmodel.quality import count_cooccurrence, npmi, topic_diversity
+from kbatch.vectors.columns import vector_matrix
 
 TOP_WORDS = 10
 # Section 2: percentiles of --outliers nearest (None: --outliers keep) and thresholds of

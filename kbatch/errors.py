@@ -71,6 +71,12 @@ class MainGuardError(KbatchError, SystemExit):
         self.code = self.exit_code
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a library's multi-line error kept to one line)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def failure_line(exc: BaseException) -> tuple[str, int]:
     """The one line (without ``kbatch: ``) and the exit code the user gets for ``exc``.
 

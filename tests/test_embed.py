@@ -75,7 +75,7 @@ def test_another_model_is_refused_on_the_same_output(tmp_path, reviews_file, mod
     run(reviews_file, tmp_path / "emb", cluster)
     other = shutil.copytree(model_path, tmp_path / "other-model")
     (other / "NOTE.txt").write_text("another model")
-    with pytest.raises(OutputConflictError, match="--overwrite"):
+    with pytest.raises(OutputConflictError, match="`overwrite`"):
         run(reviews_file, tmp_path / "emb", cluster, model=str(other))
     result = run(reviews_file, tmp_path / "emb", cluster, model=str(other), overwrite=True)
     assert result.manifest["model"]["path"] == str(other)

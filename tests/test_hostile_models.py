@@ -146,7 +146,7 @@ def test_embed_refuses_the_folder_before_any_cluster(hostile, marker, tmp_path, 
 
 
 def test_a_worker_refuses_the_folder_too(hostile, marker):
-    with pytest.raises(ModelError, match="--trust-remote-code"):
+    with pytest.raises(ModelError, match="`trust_remote_code`"):
         load_sentence_transformer(str(hostile), "cpu")
     assert not marker.exists()
 

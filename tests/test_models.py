@@ -14,7 +14,7 @@ def test_hub_name_not_on_disk_fails_with_one_clear_line():
     with pytest.raises(ModelError) as info:
         resolve_model("jhgan/ko-sroberta-multitask")
     message = str(info.value)
-    assert "HF_HUB_OFFLINE" in message and "--model" in message and "\n" not in message
+    assert "HF_HUB_OFFLINE" in message and "`model`" in message and "\n" not in message
 
 
 def test_missing_directory():

@@ -186,7 +186,7 @@ def test_png_without_matplotlib_says_what_to_install(tmp_path, topics, points, m
 
 @pytest.mark.parametrize("name", ["topics.svg", "topics.PDF", "topics"])
 def test_other_suffixes_are_refused(tmp_path, topics, points, name):
-    with pytest.raises(InputError, match=r"--plot must end in \.html or \.png"):
+    with pytest.raises(InputError, match=r"`plot` must end in \.html or \.png"):
         write_plot(tmp_path / name, topics, points, "t")
 
 

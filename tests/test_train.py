@@ -44,7 +44,7 @@ def test_korsts_tsv_keeps_quotes_casts_scores_and_names_bad_rows(tmp_path):
     assert pairs.bad_rows == [(4, "score 'x' is not a number"), (5, "score 7.0 is outside 0-5"),
                               (6, "3 fields, the header has 4"), (7, "sentence1 is empty")]
     assert "4 bad row(s) left out (line 4: score 'x' is not a number;" in log.getvalue()
-    with pytest.raises(InputError, match="no column 'anchor' for --task nli"):
+    with pytest.raises(InputError, match="no column 'anchor' for `task` nli"):
         read_pairs(path, "nli")
 
 

@@ -64,7 +64,7 @@ class AnalyzerSpec:
             supported = ", ".join(n for n, e in ANALYZERS.items() if e.user_dict)
             raise AnalyzerError(f"analyzer {self.name!r} cannot take a user dictionary; use one of {supported}")
         if self.jvm_heap_mb < 64:
-            raise AnalyzerError(f"--jvm-heap must be at least 64 (MiB), got {self.jvm_heap_mb}")
+            raise AnalyzerError(f"`jvm_heap` must be at least 64 (MiB), got {self.jvm_heap_mb}")
 
 
 @worker_cache(4)

@@ -27,7 +27,7 @@ def load_stopwords(source: str | os.PathLike[str] | None = BUILTIN) -> frozenset
         try:
             text = Path(source).read_text(encoding="utf-8")
         except (FileNotFoundError, IsADirectoryError):
-            raise InputError(f"--stopwords {source}: no such file (or use 'builtin' or 'none')") from None
+            raise InputError(f"`stopwords` {source}: no such file (or use 'builtin' or 'none')") from None
         except UnicodeDecodeError as exc:
-            raise InputError(f"--stopwords {source}: not UTF-8 (byte {exc.start})") from None
+            raise InputError(f"`stopwords` {source}: not UTF-8 (byte {exc.start})") from None
     return frozenset(word for line in text.splitlines() for word in line.split("#", 1)[0].split())

@@ -135,7 +135,7 @@ def parse_pos(spec: str) -> frozenset[str]:
     unknown = [t for t in given if t.upper() not in TAGS]
     if not given or unknown:
         raise InputError(
-            f"--pos: unknown tag(s) {', '.join(unknown) or repr(spec)}; use nouns, content, all "
+            f"`pos`: unknown tag(s) {', '.join(unknown) or repr(spec)}; use nouns, content, all "
             f"or tags from {' '.join(sorted(TAGS))}"
         )
     return frozenset(t.upper() for t in given)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kbatch.errors import InputError
-from kbatch.io.reader import read_utf8
+from kbatch.io.text_formats import read_utf8
 
 # Tags a user word may carry: the open classes a dictionary entry can add.
 USER_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "MAG", "XR", "SL", "SH", "SN", "IC"})
@@ -30,7 +30,7 @@ class UserWord(NamedTuple):
 def read_user_dict(path: str | os.PathLike[str]) -> tuple[UserWord, ...]:
     """Parse a user dictionary file; a bad line is an error naming its line number."""
     path = Path(path)
-    text = read_utf8(path, f"--user-dict {path}")
+    text = read_utf8(path, f"`user_dict` {path}")
     words: dict[str, UserWord] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
@@ -43,5 +43,5 @@ def read_user_dict(path: str | os.PathLike[str]) -> tuple[UserWord, ...]:
             raise InputError(f"{path}:{number}: tag {word.tag} cannot be added; use one of {', '.join(sorted(USER_TAGS))}")
         words[word.form] = word
     if not words:
-        raise InputError(f"--user-dict {path}: no words in it")
+        raise InputError(f"`user_dict` {path}: no words in it")
     return tuple(words.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 
 from kbatch import __version__
@@ -33,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def as_flags(message: str) -> str:
+    """A library message on the command line: each `parameter` it names becomes its flag."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda found: "--" + found[1].replace("_", "-"), message)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with run_log(args.command) as log:
@@ -40,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             return args.run(args)
         except (Exception, KeyboardInterrupt) as exc:
             message, code = failure_line(exc)
+            message = as_flags(message)
             if code == KbatchError.exit_code and getattr(args, "debug", False):
                 raise
             logging.getLogger("kbatch").error("kbatch %s: %s", args.command, message, exc_info=exc)

@@ -63,8 +63,8 @@ def sts(
         return {"model": {**settings.spec.describe(), "dimension": record["dimension"]}}
 
     finalize = (lambda path: {"metrics": correlations(path, gold_column(gold))}) if gold else None
-    checked = ((col2, "--col2"),) + (((gold, "--gold"),) if gold else ())
-    command = Partitioned("sts", params, pipeline, describe, finalize, extra_cols=checked, text_param="--col1")
+    checked = ((col2, "col2"),) + (((gold, "gold"),) if gold else ())
+    command = Partitioned("sts", params, pipeline, describe, finalize, extra_cols=checked, text_param="col1")
     return run_partitioned(command, source, output, run)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,6 +87,9 @@ def topics(
     ``topics`` output: a topic that is one of its topics keeps that topic's id
     (:mod:`kbatch.topicmodel.continuity`). ``options`` are those of
     :class:`~kbatch.engine.frame.RunOptions` (``partition_rows`` applies to the embed and tokenize steps).
+
+    (Longer than 60 lines for its twenty topic options and their documentation; the body is
+    the checks and one call per step.)
     """
     earlier = PreviousTopics.read(previous) if previous is not None else None
     k = _check(n_topics, method, outliers, fit_sample, top_words, keyword_diversity, plot)
@@ -105,44 +108,62 @@ def topics(
     seconds: dict[str, float] = {}
     with open_command("topics", out, run) as (cluster, _):
         nested = replace(run, client=cluster.client, report=None)
-        step = time.perf_counter()
-        vectors_dir, rows, spec, vectors_key = _document_vectors(
-            source, embeddings, out / "_embeddings", {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}, nested)
-        seconds["embed"] = time.perf_counter() - step
-        step = time.perf_counter()
-        morphemes = tokenize(source, out / "_tokens", analyzer=analyzer, pos=pos, stopwords=stopwords, **nested.as_kwargs())
-        print(f"kbatch {morphemes.summary()}", file=run.log)
-        seconds["tokenize"] = time.perf_counter() - step
-        if morphemes.manifest["rows_in"] != rows:
-            raise InputError(f"--embeddings has {rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
-        key = params_key({**params, "input": morphemes.manifest["params"]["input"], "vectors": vectors_key})
+        embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}
+        docs = _documents(source, embeddings, out, embedding, nested, {"analyzer": analyzer, "pos": pos, "stopwords": stopwords}, seconds)
+        params.update(input=docs.morphemes.manifest["params"]["input"], vectors=docs.vectors_key)
+        key = params_key(params)
         OutputDir(out).prepare(key, 0, run.overwrite)
         if label_col:
-            plan_input(source, label_col, text_flag="--label-col", text_is_string=False)
+            plan_input(source, label_col, text_param="label_col", text_is_string=False)
         source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
         inputs = tasks.Inputs(str(out / "_tokens"), source_key, run.text_col, label_col)
-        blocks = plan_input(vectors_dir, "embedding", "id", block_rows(rows, cluster), text_is_string=False).pieces
-        encoding = Embedding(spec).stage(cluster) if keyword_diversity > 0 else None
+        blocks = plan_input(docs.vectors_dir, "embedding", "id", block_rows(docs.rows, cluster), text_is_string=False).pieces
+        encoding = Embedding(docs.spec).stage(cluster) if keyword_diversity > 0 else None
         found = TopicSteps(cluster, run.progress, seconds).find(
             blocks, inputs, settings, fit_sample, earlier, out / "doc_topics", key,
             Describing(representatives, top_words, keyword_diversity, encoding, PLOT_POINTS if plot else 0))
-    return _finish(found, out, plot, earlier, previous, {**params, "input": morphemes.manifest["params"]["input"], "vectors": vectors_key},
-                   key, morphemes, vectors_dir, len(blocks), seconds, started, rows, method)
+    title = f"{len(found.table[found.table.topic >= 0])} topics of {docs.rows:,} documents ({method})"
+    return _finish(found, out, plot, title, earlier, previous, params, key, docs, len(blocks), seconds, started)
 
 
-def _finish(found: FoundTopics, out: Path, plot, earlier: PreviousTopics | None, previous, params: dict, key: str,
-            morphemes: RunResult, vectors_dir: str, blocks: int, seconds: dict, started: float, rows: int, method: str) -> RunResult:
+@dataclass(frozen=True)
+class _Documents:
+    """The corpus as topics reads it: vectors (directory, rows, model, fingerprint) and morphemes."""
+
+    vectors_dir: str
+    rows: int
+    spec: ModelSpec
+    vectors_key: str
+    morphemes: RunResult
+
+
+def _documents(source, embeddings, out: Path, embedding: dict, run: RunOptions, analysis: dict, seconds: dict) -> _Documents:
+    """The documents' vectors (embedded, or ``embeddings`` as given) and morphemes, each an
+    ordinary output under ``out`` that a rerun resumes."""
+    step = time.perf_counter()
+    vectors_dir, rows, spec, vectors_key = _document_vectors(source, embeddings, out / "_embeddings", embedding, run)
+    seconds["embed"] = time.perf_counter() - step
+    step = time.perf_counter()
+    morphemes = tokenize(source, out / "_tokens", **analysis, **run.as_kwargs())
+    print(f"kbatch {morphemes.summary()}", file=run.log)
+    seconds["tokenize"] = time.perf_counter() - step
+    if morphemes.manifest["rows_in"] != rows:
+        raise InputError(f"--embeddings has {rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
+    return _Documents(vectors_dir, rows, spec, vectors_key, morphemes)
+
+
+def _finish(found: FoundTopics, out: Path, plot, title: str, earlier: PreviousTopics | None, previous, params: dict, key: str,
+            docs: _Documents, blocks: int, seconds: dict, started: float) -> RunResult:
     """Write ``topics.parquet``, the plot and the manifest."""
-    last_id = max(earlier.last_id if earlier else -1, int(found.ids.max()))
     table = found.table
-    write_topics(out, table, key, last_id)
+    write_topics(out, table, key, max(earlier.last_id if earlier else -1, int(found.ids.max())))
     if plot:
         from kbatch.topicmodel.plot import write_plot
 
-        write_plot(plot, table, found.points, f"{len(table[table.topic >= 0])} topics of {rows:,} documents ({method})")
+        write_plot(plot, table, found.points, title)
     counts = {"topics": int((table.topic >= 0).sum()), "outliers": int(table.loc[table.topic == -1, "size"].sum())}
-    manifest = topics_manifest(params, key, morphemes, vectors_dir, blocks, table, found.metrics, found.how, counts, seconds, started,
-                               rows, plot)
+    manifest = topics_manifest(params, key, docs.morphemes, docs.vectors_dir, blocks, table, found.metrics, found.how, counts, seconds,
+                               started, docs.rows, plot)
     kept = int((found.ids <= earlier.last_id).sum()) if earlier else 0
     manifest["topic_ids"] = {"previous": str(previous) if earlier else None, "kept": kept, "new": len(found.ids) - kept}
     OutputDir(out).write_manifest(manifest)
@@ -182,7 +203,7 @@ def _document_vectors(source, embeddings, target: Path, embedding: dict, run: Ru
     else:
         spec = resolve_model(embedding["model"] or DEFAULT_MODEL, trust_remote_code=embedding["trust_remote_code"])
         directory, key = str(embeddings), None
-    plan = plan_input(directory, "embedding", "id", text_flag="--embeddings 'embedding' column", text_is_string=False)
+    plan = plan_input(directory, "embedding", "id", text_param="embeddings", text_is_string=False)
     if not pa.types.is_fixed_size_list(pq.read_schema(plan.pieces[0].path).field("embedding").type):
         raise InputError(f"{embeddings}: 'embedding' must be a fixed-size list of floats, as kbatch embed writes")
     return directory, plan.rows, spec, key or plan.fingerprint["paths_sha256"]

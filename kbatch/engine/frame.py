@@ -78,7 +78,7 @@ class Partitioned:
     finalize: Callable[[Path], dict] | None = None
     reusable: Callable[[Cluster, dict], bool] | None = None
     extra_cols: tuple[tuple[str, str], ...] = ()
-    text_param: str = "--text-col"
+    text_param: str = "text_col"
     text_is_string: bool = True
     check_duplicate_ids: bool = True
     label: str = "rows"
@@ -203,7 +203,7 @@ def connect(config: ClusterConfig, client, log) -> Iterator[Cluster]:
             yield cluster
         return
     workers = client.scheduler_info(n_workers=-1)["workers"]
-    torch_threads = config.torch_threads if config.torch_threads != "auto" else None
+    torch_threads = config.torch_threads_per_worker(local_workers=None)  # its workers, their cores
     yield Cluster(client, Routing.from_workers(workers, torch_threads), client.dashboard_link, 0.0)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from kbatch.errors import InputError
-from kbatch.io.reader import read_utf8
+from kbatch.io.text_formats import read_utf8
 
 # Columns each task reads, in order; the first ones are required.
 TASK_COLUMNS = {"sts": ("sentence1", "sentence2", "score"), "nli": ("anchor", "positive", "negative")}
@@ -57,7 +57,7 @@ def read_pairs(path: str | os.PathLike[str], task: str, log=sys.stderr) -> Pairs
     wanted = TASK_COLUMNS[task]
     missing = [c for c in wanted[: REQUIRED[task]] if c not in header]
     if missing:
-        raise InputError(f"{path}: no column {missing[0]!r} for --task {task} (columns: {', '.join(header)})")
+        raise InputError(f"{path}: no column {missing[0]!r} for `task` {task} (columns: {', '.join(header)})")
     columns = [c for c in wanted if c in header]
     index = [header.index(c) for c in columns]
     kept, bad = [], []

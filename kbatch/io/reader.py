@@ -6,14 +6,9 @@ an unreadable file or an empty input fails in the first second, before any clust
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
-import io
-import json
 import os
-import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.caches import worker_cache
-from kbatch.errors import InputError
+from kbatch.errors import InputError, first_line
+from kbatch.io.text_formats import check_columns, read_text_table
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_PARTITION_ROWS = 1_000
@@ -74,20 +70,21 @@ def plan_input(
     id_col: str | None = None,
     partition_rows: int | None = None,
     extra_cols: Sequence[tuple[str, str]] = (),
-    text_flag: str = "--text-col",
+    text_param: str = "text_col",
     text_is_string: bool = True,
 ) -> InputPlan:
     """Find the files behind ``source`` (file, directory or glob) and cut partitions.
 
     Parquet partitions follow row groups, each cut to at most ``partition_rows`` rows.
-    ``extra_cols`` are further ``(column, option)`` pairs to check and read (e.g. the
-    second sentence of a pair); the option names the column in error messages.
+    ``extra_cols`` are further ``(column, parameter)`` pairs to check and read (e.g. the
+    second sentence of a pair); ``text_param`` and the parameters name the columns in error
+    messages, as `parameter` (the CLI shows its flag there).
     ``text_is_string=False`` plans a column of other values (vectors written by ``embed``).
     """
     if partition_rows is not None and partition_rows < 1:
-        raise InputError(f"--partition-rows must be at least 1, got {partition_rows}")
+        raise InputError(f"`partition_rows` must be at least 1, got {partition_rows}")
     max_rows = partition_rows or DEFAULT_PARTITION_ROWS
-    wanted = {text_col: text_flag, **({id_col: "--id-col"} if id_col else {}), **dict(extra_cols)}
+    wanted = {text_col: text_param, **({id_col: "id_col"} if id_col else {}), **dict(extra_cols)}
     files = find_input_files(source)
     pieces: list[Piece] = []
     described = []
@@ -138,23 +135,16 @@ def find_input_files(source) -> list[Path]:
     return files
 
 
-def _check_columns(path: Path, names: list[str], wanted: dict[str, str]) -> None:
-    for col, flag in wanted.items():
-        if col not in names:
-            role = "id" if flag == "--id-col" else "text" if flag == "--text-col" else flag.lstrip("-")
-            raise InputError(f"{path}: no {role} column {col!r}; columns are {', '.join(names)} (choose one with {flag})")
-
-
 def _parquet_ranges(path: Path, text_col: str | None, wanted: dict[str, str], max_rows: int) -> list[tuple[int, int, int, int]]:
     """(row group, start, stop, first row in the file) for each partition of one file."""
     try:
         with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
             meta, schema = parquet.metadata, parquet.schema_arrow
-            _check_columns(path, schema.names, wanted)
+            check_columns(path, schema.names, wanted)
             if text_col is not None:  # inputs of text; vectors kbatch wrote are checked by the workers that read them
                 _check_pages(path, parquet, list(wanted))
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
     text_type = schema.field(text_col).type if text_col else pa.string()
     if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type) or pa.types.is_null(text_type)):
         raise InputError(f"{path}: text column {text_col!r} holds {text_type}, not strings")
@@ -179,7 +169,7 @@ def _check_pages(path: Path, parquet: pq.ParquetFile, columns: list[str]) -> Non
             for _ in parquet.iter_batches(row_groups=[i], columns=columns):
                 pass
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{path}: rows {first}-{first + rows} cannot be read: corrupt data ({_first_line(exc)})") from None
+            raise InputError(f"{path}: rows {first}-{first + rows} cannot be read: corrupt data ({first_line(exc)})") from None
         first += rows
 
 
@@ -190,76 +180,6 @@ def _copy_rows(table: pa.Table, start: int, stop: int) -> pa.Table:
 
 def _cut(start: int, stop: int, size: int) -> list[tuple[int, int]]:
     return [(s, min(s + size, stop)) for s in range(start, stop, size)]
-
-
-def read_text_table(path: Path, fmt: str, text_col: str, wanted: dict[str, str]) -> pa.Table:
-    """Parse a CSV, TSV or JSONL file, refusing invalid UTF-8 and malformed rows with their line number."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path}: invalid UTF-8 at line {line} (byte {exc.start}); convert the file to UTF-8 first") from None
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty")
-    columns = _jsonl_columns(path, text, wanted) if fmt == "jsonl" else _delimited_columns(path, text, fmt, wanted)
-    frame = pd.DataFrame(columns)
-    frame[text_col] = frame[text_col].astype(object).where(frame[text_col].notna(), None)
-    try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, UnicodeEncodeError) as exc:
-        raise InputError(f"{path}: {', '.join(map(repr, wanted))} cannot be read as text ({_first_line(exc)})") from None
-
-
-def _delimited_columns(path: Path, text: str, fmt: str, wanted: dict[str, str]) -> dict[str, list]:
-    """The ``wanted`` columns of a CSV or TSV file with a header row (TSV unquoted, as KorSTS
-    is written). A row with more or fewer fields than the header is refused with its line
-    number: filling the missing fields with empty text would skip a broken pair silently."""
-    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-    csv.field_size_limit(sys.maxsize)  # one review may be megabytes long
-    reader = csv.reader(io.StringIO(text, newline=""), **dialect)
-    rows = []
-    try:
-        header = next(reader)
-        for row in reader:
-            if row and len(row) != len(header):
-                raise InputError(f"{path}: line {reader.line_num} has {len(row)} fields, the header has {len(header)}")
-            if row:
-                rows.append(row)
-    except csv.Error as exc:
-        raise InputError(f"{path}: cannot parse as {fmt.upper()} at line {reader.line_num} ({exc})") from None
-    _check_columns(path, header, wanted)
-    return {name: [row[header.index(name)] for row in rows] for name in wanted}
-
-
-# A \ud800-\udfff escape: JSON can spell a lone surrogate, which no UTF-8 text can hold.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _jsonl_columns(path: Path, text: str, wanted: dict[str, str]) -> dict[str, list]:
-    """The ``wanted`` fields of each line's JSON object (null where a line lacks one). Lone
-    surrogates are removed, as the normalize stage removes them from every format; a line
-    that is not a JSON object is refused with its number."""
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit in a string
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"{path}: line {number} is not valid JSON ({_first_line(exc)})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}: line {number} is not a JSON object")
-        rows.append(row)
-    _check_columns(path, list(dict.fromkeys(key for row in rows for key in row)), wanted)
-    columns = {name: [row.get(name) for row in rows] for name in wanted}
-    if _SURROGATE_ESCAPE.search(text):
-        columns = {name: [_without_surrogates(v) for v in values] for name, values in columns.items()}
-    return columns
-
-
-def _without_surrogates(value):
-    return value.encode("utf-8", "ignore").decode("utf-8") if isinstance(value, str) else value
 
 
 def read_piece(piece: Piece, text_col: str, id_col: str | None, extra_cols: Sequence[str] = ()) -> pd.DataFrame:
@@ -285,7 +205,7 @@ def read_piece_table(piece: Piece, columns: Sequence[str]) -> pa.Table:
         version = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         group = _read_row_group(piece.path, piece.row_group, tuple(dict.fromkeys(columns)), version)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({_first_line(exc)})") from None
+        raise InputError(f"{piece.path}: cannot read rows {piece.start}-{piece.stop} ({first_line(exc)})") from None
     return group.slice(piece.start, piece.rows)
 
 
@@ -299,19 +219,3 @@ def _read_row_group(path: str, row_group: int, columns: tuple[str, ...], version
     again: size and mtime alone can be kept by an edit (``touch -r``), ctime cannot.
     """
     return pq.ParquetFile(path, page_checksum_verification=True).read_row_group(row_group, columns=list(columns))
-
-
-def read_utf8(path: Path, label: str) -> str:
-    """A small text file (user words, training pairs) whole; a missing file or bad encoding
-    is one line that starts with ``label``."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{label}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{label}: not UTF-8 (byte {exc.start})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -126,7 +126,7 @@ class OutputDir:
         try:
             return json.loads(self.manifest_path.read_text(encoding="utf-8")).get("params_key")
         except (json.JSONDecodeError, OSError):
-            raise OutputConflictError(f"{self.manifest_path} is unreadable; rerun with --overwrite to replace the output") from None
+            raise OutputConflictError(f"{self.manifest_path} is unreadable; rerun with `overwrite` to replace the output") from None
 
     def _clear(self) -> None:
         for file in [*self.path.glob("part-*.parquet"), *self.path.glob(".*.tmp"), self.manifest_path]:
@@ -135,5 +135,5 @@ class OutputDir:
     def _conflict(self) -> OutputConflictError:
         return OutputConflictError(
             f"{self.path} holds results made with other parameters (model, input or options); "
-            "choose another output directory or pass --overwrite to replace them"
+            "choose another output directory or pass `overwrite` to replace them"
         )

@@ -120,7 +120,7 @@ def check_date(date: str) -> str:
             return date
     except (TypeError, ValueError):
         pass
-    raise InputError(f"the date of a night must be a real date written YYYY-MM-DD (--date 2026-11-26), got {date!r}")
+    raise InputError(f"the date of a night must be a real date written YYYY-MM-DD (`date` 2026-11-26), got {date!r}")
 
 
 def _name(value, where: str, key: str = "name") -> str:

@@ -153,7 +153,7 @@ def int8_model_path(model_path: str, model_fingerprint: str, trust_remote_code: 
     try:
         import onnxruntime.quantization as quantization
     except ImportError:
-        raise ModelError("--quantize int8 needs onnx and onnxruntime: pip install 'kbatch[quantize]'") from None
+        raise ModelError("`quantize` int8 needs onnx and onnxruntime: pip install 'kbatch[quantize]'") from None
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         fp32 = Path(tmp) / "model.onnx"

@@ -148,7 +148,7 @@ def refuse_code(path: Path) -> None:
     """Raise ModelError, one line, when loading ``path`` would run the folder's own code."""
     why = _code_request(path)
     if why is not None:
-        raise ModelError(f"{path}: {why}; pass --trust-remote-code if you trust it")
+        raise ModelError(f"{path}: {why}; pass `trust_remote_code` if you trust it")
 
 
 def _code_request(path: Path) -> str | None:
@@ -244,7 +244,7 @@ def _from_hub_cache(repo_id: str) -> Path:
         why = "HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache" if offline else str(exc).splitlines()[0]
         raise ModelError(
             f"model {repo_id!r} is not a local directory and cannot be loaded ({why}); "
-            "pass a model directory with --model, or download it where the hub is reachable "
+            "pass a model directory with `model`, or download it where the hub is reachable "
             f"(hf download {repo_id})"
         ) from None
 

@@ -190,7 +190,7 @@ def choose_k(points: np.ndarray, seed: int) -> tuple[int, str]:
     subset = points[rng.choice(len(points), min(len(points), SILHOUETTE_ROWS), replace=False)]
     largest = min(MAX_AUTO_TOPICS, len(subset) // 10)
     if largest < MIN_AUTO_TOPICS:
-        raise InputError(f"--n-topics auto needs at least {MIN_AUTO_TOPICS * 10} documents with text; give --n-topics")
+        raise InputError(f"`n_topics` auto needs at least {MIN_AUTO_TOPICS * 10} documents with text; give `n_topics`")
     candidates = sorted({round(k) for k in np.geomspace(MIN_AUTO_TOPICS, largest, 8)})
     scores = {}
     for k in candidates:
@@ -226,11 +226,11 @@ def fit_hdbscan(sample: np.ndarray, n_topics: int | None, dims: int | None, min_
     size = min_cluster_size or max(10, len(points) // 1000)
     if len(points) <= size:
         raise InputError(f"HDBSCAN needs more than {size} documents with text, the sample has {len(points):,}; "
-                         "try --method kmeans --n-topics N")
+                         "try `method` kmeans `n_topics` N")
     labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(points).astype(np.int32)
     found = int(labels.max()) + 1
     if found < 2:
-        raise InputError(f"HDBSCAN found {found} cluster(s) in {len(points):,} sample rows; try --method kmeans or a larger --fit-sample")
+        raise InputError(f"HDBSCAN found {found} cluster(s) in {len(points):,} sample rows; try `method` kmeans or a larger `fit_sample`")
     how = (f"HDBSCAN (min_cluster_size={size}) found {found} clusters in {len(points):,} sample rows, "
            f"{np.mean(labels < 0):.0%} of them outliers")
     if n_topics is not None and found > n_topics:
@@ -290,6 +290,6 @@ def finish_minibatch(state: tuple, sample: np.ndarray) -> CentroidTopics:
 
 def _check_k(k: int, rows: int) -> None:
     if k < 2:
-        raise InputError(f"--n-topics must be at least 2, got {k}")
+        raise InputError(f"`n_topics` must be at least 2, got {k}")
     if k > rows:
-        raise InputError(f"--n-topics {k} is more than the {rows:,} sampled documents with text")
+        raise InputError(f"`n_topics` {k} is more than the {rows:,} sampled documents with text")

@@ -71,7 +71,7 @@ def fit_ctm(vectors: np.ndarray, tokens: pa.ListArray, n_topics: int, seed: int,
         documents.update({w for w in words or () if not is_jamo_only(w)})  # a jamo is no topic word here either
     vocabulary = tuple(sorted(w for w, n in documents.most_common(VOCABULARY_SIZE) if n >= MIN_DOCUMENTS))
     if len(vocabulary) < 2:
-        raise InputError("--method ctm found fewer than 2 morphemes shared by sample documents; the corpus is too small")
+        raise InputError("`method` ctm found fewer than 2 morphemes shared by sample documents; the corpus is too small")
     settings = CTMSettings(n_topics=n_topics, epochs=epochs, seed=seed)
     epochs = max(epochs, math.ceil(MIN_STEPS / math.ceil(len(vectors) / settings.batch_size)))
     model = CombinedTM.fit(bags(tokens, vocabulary), vectors, replace(settings, epochs=epochs))

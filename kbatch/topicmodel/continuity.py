@@ -47,7 +47,7 @@ class PreviousTopics:
             return None
         schema = pq.read_schema(path)
         if "centroid" not in schema.names:
-            raise InputError(f"{path} has no topic centroids (written by an older kbatch); run once without --previous")
+            raise InputError(f"{path} has no topic centroids (written by an older kbatch); run once without `previous`")
         table = pq.read_table(path, columns=["topic", "centroid"])
         topics = table.filter(pc.greater_equal(table.column("topic"), 0))
         if topics.num_rows == 0:
@@ -69,8 +69,8 @@ def carry_ids(centroids: np.ndarray, previous: PreviousTopics | None, min_cosine
     from scipy.optimize import linear_sum_assignment
 
     if centroids.shape[1] != previous.centroids.shape[1]:
-        raise InputError(f"--previous topics have {previous.centroids.shape[1]}-dimensional centroids, these {centroids.shape[1]}: "
-                         "another model; drop --previous")
+        raise InputError(f"`previous` topics have {previous.centroids.shape[1]}-dimensional centroids, these {centroids.shape[1]}: "
+                         "another model; drop `previous`")
     similarity = unit_rows(centroids.astype(np.float32)) @ previous.centroids.T
     rows, columns = linear_sum_assignment(-similarity)
     ids = np.full(len(centroids), -1, dtype=np.int64)

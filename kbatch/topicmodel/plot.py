@@ -37,7 +37,7 @@ def write_plot(path: str | os.PathLike[str], topics: pd.DataFrame, points: pd.Da
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in (".html", ".png"):
-        raise InputError(f"--plot must end in .html or .png, got {os.fspath(path)!r}")
+        raise InputError(f"`plot` must end in .html or .png, got {os.fspath(path)!r}")
     table = table_topics(topics)
     sample = drawable_points(points)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ def write_png(path: Path, topics: list[Topic], points: pd.DataFrame, title: str)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise InputError("--plot FILE.png needs matplotlib: pip install 'kbatch[plot]'") from None
+        raise InputError("`plot` FILE.png needs matplotlib: pip install 'kbatch[plot]'") from None
     font = _korean_font()
     words = font is not None
     if not words:

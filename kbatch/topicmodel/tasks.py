@@ -90,7 +90,7 @@ def join_samples(*samples: Sample) -> Sample:
 def fit_topics(sample: Sample, settings: FitSettings):
     """The fitted model (or, for mini-batch k-means, the state every block then updates) and how k was chosen."""
     if len(sample.ids) < 2:
-        raise InputError(f"no documents with text to find topics in ({len(sample.ids)} sampled); check --text-col")
+        raise InputError(f"no documents with text to find topics in ({len(sample.ids)} sampled); check `text_col`")
     if settings.method == "hdbscan":
         percentile = OUTLIER_PERCENTILE if settings.outliers == "nearest" else None
         return fit_hdbscan(sample.vectors, settings.n_topics, settings.dims, settings.min_cluster_size, settings.seed, percentile)

@@ -55,7 +55,7 @@ def build_model(target: Path) -> Path:
     source = _package_resources()
     target = Path(target).expanduser()
     if target.exists() and any(target.iterdir()):
-        raise ModelError(f"{target} already exists and is not empty; remove it or pick another --output")
+        raise ModelError(f"{target} already exists and is not empty; remove it or pick another `output`")
     with np.load(source / "weights.npz", allow_pickle=False) as weights:
         arrays = {name: weights[name] for name in weights.files}
     embedding = UseM3Embedding(layer_norm_eps=float(arrays["eps"]), sentencepiece_file=str(source / "sp.model"))

@@ -29,7 +29,7 @@ def _faiss():
     try:
         import faiss
     except ImportError:
-        raise KbatchError("--index ann needs faiss: pip install faiss-cpu (or: pip install 'kbatch[ann]')") from None
+        raise KbatchError("`index` ann needs faiss: pip install faiss-cpu (or: pip install 'kbatch[ann]')") from None
     return faiss
 
 

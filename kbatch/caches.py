@@ -34,16 +34,21 @@ def worker_cache(maxsize: int = 1) -> Callable[[F], F]:
     return wrap
 
 
+def held() -> int:
+    """How many resources this process holds in kbatch's caches."""
+    return sum(cache.cache_info().currsize for cache in _CACHES)
+
+
 def release() -> int:
     """Drop every cached resource of this process and free GPU memory; how many were held."""
-    held = sum(cache.cache_info().currsize for cache in _CACHES)
+    count = held()
     for cache in _CACHES:
         cache.cache_clear()
     gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return held
+    return count
 
 
 class WorkerCaches(WorkerPlugin):

@@ -58,3 +58,17 @@ def test_embed_runs_on_an_existing_scheduler(tmp_path, reviews_file, scheduler_a
     manifest = json.loads((tmp_path / "emb" / "_kbatch.json").read_text())
     assert manifest["partitions_done"] == 6
     assert set(manifest["workers"]) == {"cpu-1", "cpu-2"}
+
+
+@pytest.mark.cluster
+def test_a_shared_cluster_keeps_none_of_kbatchs_models_after_a_command(tmp_path, reviews, scheduler_address):
+    from distributed import Client
+
+    from kbatch import caches, embed
+    from kbatch.engine.config import ClusterConfig
+
+    reviews.head(40).to_parquet(tmp_path / "reviews.parquet")
+    embed(tmp_path / "reviews.parquet", tmp_path / "emb", cluster=ClusterConfig(address=scheduler_address), progress=False)
+    with Client(scheduler_address, timeout="30s") as client:
+        assert set(client.run(caches.held).values()) == {0}  # no tokenizer, encoder or row group left on the workers
+        assert "kbatch-caches" not in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))

@@ -125,9 +125,9 @@ def test_documents_without_text_get_no_topic(tmp_path, cluster, reviews):
 def test_tiny_corpora_fail_clearly_or_work(tmp_path, cluster, reviews):
     reviews.head(6).to_parquet(tmp_path / "six.parquet")
     options = {"client": cluster.client, "progress": False}
-    with pytest.raises(InputError, match="HDBSCAN needs more than 10 documents with text, the sample has 6; try --method kmeans"):
+    with pytest.raises(InputError, match="HDBSCAN needs more than 10 documents with text, the sample has 6; try `method` kmeans"):
         topics(tmp_path / "six.parquet", tmp_path / "hdbscan", **options)
-    with pytest.raises(InputError, match="--n-topics auto needs at least 30 documents"):
+    with pytest.raises(InputError, match="`n_topics` auto needs at least 30 documents"):
         topics(tmp_path / "six.parquet", tmp_path / "auto", method="kmeans", **options)
     result = topics(tmp_path / "six.parquet", tmp_path / "two", method="kmeans", n_topics=2, **options)
     assert result.manifest["rows_done"] == 6

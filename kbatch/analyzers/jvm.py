@@ -48,7 +48,7 @@ def start_jvm(heap_mb: int, threads: int) -> None:
     if jpype.isJVMStarted():
         if _started_heap_mb and heap_mb != _started_heap_mb[0]:
             running = _started_heap_mb[0]
-            logger.warning("this worker's JVM already runs with -Xmx%dm; --jvm-heap %d applies to new workers", running, heap_mb)
+            logger.warning("this worker's JVM already runs with -Xmx%dm; `jvm_heap_mb` %d applies to new workers", running, heap_mb)
         return
     if not java_available():
         raise AnalyzerError(f"KoNLPy analyzers need Java 8 or later: {JAVA_HINT}")

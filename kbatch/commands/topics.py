@@ -25,9 +25,10 @@ from kbatch.commands.embedding import Embedding
 from kbatch.commands.match import embedded_side
 from kbatch.commands.tokenize import tokenize
 from kbatch.engine.frame import RunOptions, open_command
-from kbatch.engine.manifest import RunResult, params_key
+from kbatch.engine.manifest import RunResult
 from kbatch.engine.resume import check_output_apart
 from kbatch.errors import InputError, ModelError
+from kbatch.io.identity import params_key
 from kbatch.io.reader import plan_input
 from kbatch.io.writer import MANIFEST, OutputDir
 from kbatch.models.resolve import DEFAULT_MODEL, ModelSpec, resolve_model

@@ -22,10 +22,10 @@ from typing import TextIO, TypeVar
 
 from kbatch.engine.cluster import Cluster, Routing, open_cluster
 from kbatch.engine.config import ClusterConfig, load_cluster_config
-from kbatch.engine.manifest import RunResult, params_key, totals, versions
+from kbatch.engine.manifest import RunResult, totals, versions
 from kbatch.engine.resume import check_output_apart, id_problems, unchanged_partitions
 from kbatch.engine.run import Pipeline, current_step, run_partitions
-from kbatch.io.identity import combined_digest
+from kbatch.io.identity import combined_digest, params_key
 from kbatch.io.lock import output_lock
 from kbatch.io.reader import InputPlan, plan_input
 from kbatch.io.writer import OutputDir

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
-
-
-def params_key(params: dict) -> str:
-    """A short hash of everything that makes two runs' outputs comparable."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def versions() -> dict[str, str]:

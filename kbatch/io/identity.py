@@ -9,6 +9,7 @@ results. Reading and hashing is cheap next to encoding (docs/decisions.md has nu
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -60,3 +61,8 @@ def _update(digest, array: pa.Array) -> None:
 def combined_digest(digests: list[str]) -> str:
     """One digest for a whole input: its partitions' digests in order."""
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
+
+
+def params_key(params: dict) -> str:
+    """A short hash of everything that makes two runs' outputs comparable."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.caches import worker_cache
-from kbatch.engine.manifest import params_key
+from kbatch.io.identity import params_key
 from kbatch.io.writer import atomic_path
 from kbatch.vectors.columns import vector_matrix
 

@@ -64,5 +64,6 @@ class Embedding:
             onnx_path = exported.result()
         settings = EncoderSettings(self.spec.path, self.pooling, onnx_path, cluster.routing.torch_threads,
                                    precision=self.precision_on(cluster), trust_remote_code=self.spec.trust_remote_code)
-        encode = Encode(settings, token_budget=self.token_budget, normalize=self.normalize, dtype=self.dtype, cache=cache)
+        encode = Encode(settings, token_budget=self.token_budget, normalize=self.normalize, dtype=self.dtype, cache=cache,
+                        model_name=self.spec.name)
         return Embed(SubwordTokenize.for_model(self.spec), encode, normalize_text)

@@ -69,6 +69,11 @@ class Cluster:
     dashboard_link: str | None
     start_seconds: float
 
+    def workers_for(self, resources: dict[str, float] | None) -> int:
+        """How many workers can run a task that asks for ``resources``."""
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        return sum(1 for w in workers if not resources or all(k in (w.get("resources") or {}) for k in resources))
+
 
 @contextmanager
 def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:

@@ -150,8 +150,17 @@ def run_partitions(cluster: Cluster, pieces: Sequence[Piece], pipeline: Pipeline
             earlier.release()
 
     others = [f for futures in handed.values() for f in futures]
-    follow(client, finished, [p.rows for p in pieces], label, progress, collect, also_cancel=others)
+    follow(client, finished, [p.rows for p in pieces], label, progress, collect, also_cancel=others, desc=_loading(pipeline, cluster))
     return results
+
+
+def _loading(pipeline: Pipeline, cluster: Cluster) -> str | None:
+    """What the bar says until the first partition is done: the workers are loading models."""
+    loads = [(what, stage.resource) for stage in pipeline.stages if (what := stage.loads())]
+    if not loads:
+        return None
+    workers = cluster.workers_for(cluster.routing.of(loads[-1][1]))
+    return f"loading {' and '.join(what for what, _ in loads)} on {workers} worker{'s' if workers != 1 else ''}"
 
 
 def _task_name(number: int, tasks: int) -> str:
@@ -166,9 +175,11 @@ def follow(
     client, futures: Sequence, rows: Sequence[int], label: str, progress: bool,
     on_done: Callable[[object], None] = lambda future: future.result() if future.status == "error" else None,
     also_cancel: Sequence = (),
+    desc: str | None = None,
 ) -> None:
     """Wait for ``futures`` (``rows`` each) with a progress bar, calling ``on_done`` on each as
-    it completes (by default: raise its error, fetch nothing); on failure cancel them all."""
+    it completes (by default: raise its error, fetch nothing); on failure cancel them all.
+    ``desc`` is the bar's text until the first one completes."""
     from distributed import as_completed
 
     from kbatch.engine import monitor
@@ -176,10 +187,12 @@ def follow(
     counts = {f.key: n for f, n in zip(futures, rows, strict=True)}
     step, total, done = current_step.get() or label, sum(rows), 0
     monitor.report(client, step, 0, total)
-    bar = tqdm(total=total, unit=label, disable=not progress or not futures, file=sys.stderr, smoothing=0.1)  # no empty bars
+    bar = tqdm(total=total, unit=label, disable=not progress or not futures, file=sys.stderr, smoothing=0.1, desc=desc)  # no empty bars
     try:
         for future in as_completed(futures):
             on_done(future)
+            if desc and not done:
+                bar.set_description_str("", refresh=False)
             bar.update(counts[future.key])
             done += counts[future.key]
             monitor.report(client, step, done, total, finished=done == total)

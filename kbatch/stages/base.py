@@ -95,6 +95,11 @@ class Stage:
         """What this stage adds to every part's metadata (a model's dimension and pooling)."""
         return {}
 
+    def loads(self) -> str | None:
+        """What ``setup`` loads that takes a while (a model's name), said on the progress bar
+        while the workers load it, before the first partition is done."""
+        return None
+
     def expand(self) -> list[Stage]:
         """The stages this one stands for: itself, or a composite's parts."""
         return [self]

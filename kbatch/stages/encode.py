@@ -9,6 +9,7 @@ encoded again, and the vectors of the others are added to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ class Encode(Stage):
     normalize: bool = True
     dtype: str = "float32"
     cache: EmbeddingCache | None = None
+    model_name: str | None = None
 
     needs = ("input_ids", "skip_reason")
     drops = ("input_ids",)
@@ -44,6 +46,9 @@ class Encode(Stage):
 
     def setup(self) -> None:
         load_encoder(self.settings)
+
+    def loads(self) -> str | None:
+        return self.model_name or Path(self.settings.model_path).name
 
     def describe(self) -> dict:
         """The vector size and pooling of the loaded model, for output metadata."""

@@ -61,6 +61,9 @@ class MorphAnalyze(Stage):
     def setup(self) -> None:
         load_analyzer(self.analyzer)
 
+    def loads(self) -> str | None:
+        return self.analyzer.name
+
     def counts(self, frame: pd.DataFrame) -> dict[str, int]:
         return {"morphemes": pc.sum(pc.list_value_length(pa.array(frame["tokens"]))).as_py() or 0}
 

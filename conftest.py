@@ -66,3 +66,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     skipped = NeedsExtra.from_parent(parent, path=file_path)
     skipped.reason = reason
     return [skipped]
+
+
+@pytest.fixture(autouse=True)
+def _doctests_run_in_a_scratch_folder(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A docstring example reads ``examples/`` and writes ``out/`` as a user would, from a scratch
+    folder (with ``examples`` linked in), so the checkout gets no ``out/``."""
+    if isinstance(request.node, pytest.DoctestItem):
+        (tmp_path / "examples").symlink_to(ROOT / "examples")
+        monkeypatch.chdir(tmp_path)

@@ -25,17 +25,17 @@ from shared_data import default_reviews, read_reviews
 from kbatch.commands.embed import embed
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
-from kbatch.models.resolve import resolve_model
+from kbatch.models.resolve import is_transformer, resolve_model
 
 
 def plain_encode(texts: list[str], model_path: str) -> tuple[np.ndarray, float]:
     import torch
-    from sentence_transformers import SentenceTransformer
 
+    from kbatch.models.resolve import load_sentence_transformer
     torch.set_num_threads(os.cpu_count() or 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = SentenceTransformer(model_path, device="cpu")
+        model = load_sentence_transformer(model_path, "cpu")  # the installed classes of a kbatch-built model
     model.encode(texts[:64], batch_size=32)
     start = time.perf_counter()
     vectors = model.encode(texts, batch_size=32, normalize_embeddings=True)
@@ -99,10 +99,12 @@ def main() -> int:
     with open_cluster(ClusterConfig(dashboard_address=":0"), log=open(os.devnull, "w")) as cluster:
         steady, steady_s = kbatch_steady(cluster, source, f"{work}/steady")
         rows.append(("kbatch embed, steady state", steady_s, float((steady * plain).sum(1).min())))
-        int8, int8_s = kbatch_steady(cluster, source, f"{work}/int8", quantize="int8")
-        rows.append(("kbatch embed --quantize int8, steady state", int8_s, float((int8 * plain).sum(1).min())))
-        int8_mean = float((int8 * plain).sum(1).mean())
-        if args.korsts:
+        int8_mean = None
+        if is_transformer(spec.path):  # --quantize int8 exports a transformer; use-m3 is none
+            int8, int8_s = kbatch_steady(cluster, source, f"{work}/int8", quantize="int8")
+            rows.append(("kbatch embed --quantize int8, steady state", int8_s, float((int8 * plain).sum(1).min())))
+            int8_mean = float((int8 * plain).sum(1).mean())
+        if args.korsts and int8_mean is not None:
             exact_rho = korsts_spearman(Path(args.korsts), work, cluster)
             int8_rho = korsts_spearman(Path(args.korsts), work, cluster, quantize="int8")
 
@@ -119,8 +121,9 @@ def main() -> int:
     for name, seconds, cosine in rows:
         rate = n / seconds
         print(f"{name:58} {seconds:8.1f} {rate:8.1f} {rate / plain_rate:8.2f}x {cosine:8.4f}")
-    print(f"int8 cosine to exact: min {rows[3][2]:.4f}, mean {int8_mean:.4f}")
-    if args.korsts:
+    if int8_mean is not None:
+        print(f"int8 cosine to exact: min {rows[3][2]:.4f}, mean {int8_mean:.4f}")
+    if args.korsts and int8_mean is not None:
         print(f"KorSTS Spearman x100 ({Path(args.korsts).name}): exact {exact_rho:.1f}, int8 {int8_rho:.1f}")
     return 0
 

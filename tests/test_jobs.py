@@ -24,12 +24,13 @@ import yaml
 from kbatch.cli import main
 from kbatch.commands.embed import embed
 from kbatch.commands.match import match
+from kbatch.engine.sink import PartitionReport, PartitionSink
 from kbatch.errors import InputError, OutputLockedError
 from kbatch.io.lock import output_lock
-from kbatch.io.writer import PartitionWriter
 from kbatch.jobs.history import find_runs, format_runs
 from kbatch.jobs.run import run_job
 from kbatch.jobs.spec import load_job
+from kbatch.stages.base import ID
 from kbatch.vectors.columns import vector_matrix
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -208,9 +209,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, capsy
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(args[1]))
 
-    monkeypatch.setattr(pq, "write_table", full)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", lambda writer, table: full(writer, tmp_path / "part-00000.parquet"))
     with pytest.raises(OSError):
-        PartitionWriter(str(tmp_path)).write(0, pa.table({"id": [1]}), {})
+        PartitionSink(str(tmp_path), {"id": ID}).write(pa.table({"id": [1]}), PartitionReport(0, 1, "digest"))
     assert list(tmp_path.iterdir()) == []
 
     def embed_on_full_disk(*args, **kwargs):

@@ -1,8 +1,8 @@
 """``kbatch embed``: read → normalize → subword-tokenize (CPU) → encode (GPU) → write.
 
->>> result = embed("examples/reviews.parquet", "out/emb")      # doctest: +SKIP
->>> result.manifest["rows_done"]                                # doctest: +SKIP
-2000
+>>> result = embed("examples/catalog.parquet", "out/emb", text_col="title", id_col="sku", progress=False)
+>>> result.manifest["rows_done"], result.manifest["output_schema"]["embedding"]
+(200, 'fixed_size_list<float32>[512]')
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``kbatch inspect``: what kbatch and a model make of one text, before trusting them on a corpus.
 
->>> report = inspect_text("아버지가방에들어가신다")                  # doctest: +SKIP
->>> report.morphemes[:2]                                            # doctest: +SKIP
+>>> report = inspect_text("아버지가방에들어가신다")
+>>> report.morphemes[:2]
 [('아버지', 'NNG'), ('가', 'JKS')]
 """
 

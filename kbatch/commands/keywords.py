@@ -4,7 +4,10 @@ read → normalize → morphemes → candidate n-grams → subword ids (CPU work
 the encoding worker: document vectors, each distinct candidate of the partition embedded
 once, candidates ranked by cosine to their document and diversified by MMR.
 
->>> keywords("examples/reviews.parquet", "out/kw", top_n=5, diversity=0.5)   # doctest: +SKIP
+>>> import pandas as pd
+>>> result = keywords("examples/catalog.parquet", "out/kw", text_col="title", top_n=3, progress=False)
+>>> pd.read_parquet("out/kw").keywords[0].tolist()       # 삼성전자 갤럭시 A15 128GB 블랙 SM-A155N
+['삼성전자 갤럭시', '삼성전자', '블랙']
 """
 
 from __future__ import annotations

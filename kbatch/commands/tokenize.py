@@ -1,8 +1,9 @@
 """``kbatch tokenize``: read → normalize → morphological analysis (CPU) → write.
 
->>> result = tokenize("examples/reviews.parquet", "out/tokens", pos="nouns")   # doctest: +SKIP
->>> pd.read_parquet("out/tokens").tokens[0]                                   # doctest: +SKIP
-array(['굳', 'ㅋ'], dtype=object)
+>>> import pandas as pd
+>>> result = tokenize("examples/catalog.parquet", "out/tokens", text_col="title", pos="nouns", progress=False)
+>>> pd.read_parquet("out/tokens").tokens[0].tolist()     # 삼성전자 갤럭시 A15 128GB 블랙 SM-A155N
+['삼성전자', '갤럭시', '블랙']
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Blocks are row ranges of the vectors; each is assigned on a worker, which writes
 ``doc_topics`` file and returns a summary of counts. Summaries are added up in a tree on
 the workers: no process ever holds all documents, their morphemes or their vectors.
 
->>> topics("examples/reviews.parquet", "out/topics", n_topics=8)   # doctest: +SKIP
+>>> result = topics("examples/catalog.parquet", "out/topics", text_col="title", method="kmeans", n_topics=5, fit_sample=200,
+...                 progress=False)
+>>> result.manifest["counts"]
+{'topics': 5, 'outliers': 0}
 """
 
 from __future__ import annotations

@@ -61,11 +61,11 @@ class PartitionSink:
         """The declared columns as the manifest describes them (the id column's type is the input's)."""
         return {name: _type_name(kind) for name, kind in self.columns.items()}
 
-    def table(self, frame: pd.DataFrame) -> pa.Table:
+    def table(self, frame: pd.DataFrame | pa.Table) -> pa.Table:
         """``frame``'s declared columns as Arrow arrays of their declared types."""
         return pa.table({name: _column(frame[name], name, kind) for name, kind in self.columns.items()})
 
-    def write(self, frame: pd.DataFrame, report: PartitionReport, described: Mapping = ()) -> dict:
+    def write(self, frame: pd.DataFrame | pa.Table, report: PartitionReport, described: Mapping = ()) -> dict:
         """Write the partition atomically; the record it carries (``described`` are the stages' additions).
 
         The Arrow schema holds the record as it was before the write (what pandas and
@@ -94,10 +94,10 @@ def _type_name(kind: ColumnType) -> str:
 _FLOAT_NAMES = {"halffloat": "float16", "float": "float32", "double": "float64"}
 
 
-def _column(values: pd.Series, name: str, kind: ColumnType) -> pa.Array:
+def _column(values: pd.Series | pa.ChunkedArray, name: str, kind: ColumnType) -> pa.Array | pa.ChunkedArray:
+    array = values if isinstance(values, pa.ChunkedArray) else pa.array(values)
     if isinstance(kind, SameAsInput):
-        return pa.array(values)
-    array = pa.array(values)
+        return array
     if isinstance(kind, Vectors):
         if not kind.accepts(array.type):
             raise TypeError(f"column {name} is {array.type}, not the declared {kind}")

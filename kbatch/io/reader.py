@@ -55,8 +55,6 @@ class InputPlan:
     """The partitions of an input and what it was planned from (files, sizes, rows)."""
 
     pieces: list[Piece]
-    text_col: str
-    id_col: str | None
     fingerprint: dict
 
     @property
@@ -107,7 +105,7 @@ def plan_input(
     # Which files, not what they hold: the content is checked partition by partition.
     paths = hashlib.sha256(repr([f["path"] for f in described]).encode()).hexdigest()[:16]
     fingerprint = {"files": described, "rows": offset, "paths_sha256": paths}
-    return InputPlan(pieces, text_col, id_col, fingerprint)
+    return InputPlan(pieces, fingerprint)
 
 
 def find_input_files(source) -> list[Path]:

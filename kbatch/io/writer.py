@@ -12,7 +12,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,20 +42,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class PartitionWriter:
-    """Writes one partition's table with the run's metadata (picklable, runs on workers)."""
-
-    directory: str
-
-    def write(self, index: int, table: pa.Table, metadata: dict) -> str:
-        target = Path(self.directory) / part_name(index)
-        table = table.replace_schema_metadata({META_KEY: json.dumps(metadata, ensure_ascii=False).encode()})
-        with atomic_path(target) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
-        return str(target)
 
 
 def read_kbatch_metadata(path: str | Path) -> dict | None:

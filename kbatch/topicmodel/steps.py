@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kbatch.engine.run import follow
-from kbatch.io.writer import PartitionWriter
+from kbatch.engine.sink import PartitionSink
 from kbatch.stages.embed import Embed
 from kbatch.topicmodel import tasks
 from kbatch.topicmodel.continuity import PreviousTopics, carry_ids, public_table, public_topics
@@ -67,7 +67,8 @@ class TopicSteps:
         ids = carry_ids(self.on_worker(tasks.sample_centroids, fitted, sample).result(), earlier)
         shutil.rmtree(doc_topics, ignore_errors=True)
         doc_topics.mkdir(parents=True)
-        summary = self.assign(blocks, fitted, inputs, PartitionWriter(str(doc_topics)), {"params": key}, describing.representatives, ids)
+        sink = PartitionSink(str(doc_topics), tasks.DOC_TOPICS, {"params": key})
+        summary = self.assign(blocks, fitted, inputs, sink, describing.representatives, ids)
         table = self.on_worker(tasks.describe_topics, summary, fitted, describing.top_words, describing.diversity,
                                describing.encoding).result()
         metrics = self.quality(blocks, inputs, table, summary)
@@ -99,10 +100,10 @@ class TopicSteps:
         self.seconds["fit"] = time.perf_counter() - start
         return sample, model, how
 
-    def assign(self, blocks, model, inputs: tasks.Inputs, writer: PartitionWriter, metadata: dict, keep: int, ids: np.ndarray):
+    def assign(self, blocks, model, inputs: tasks.Inputs, sink: PartitionSink, keep: int, ids: np.ndarray):
         """Every block assigned and written, with a progress bar; the future of their summed summary."""
         start = time.perf_counter()
-        futures = [self.client.submit(tasks.assign_block, b, model, inputs, writer, metadata, keep, ids, resources=self.cpu,
+        futures = [self.client.submit(tasks.assign_block, b, model, inputs, sink, keep, ids, resources=self.cpu,
                                       priority=-b.index, pure=False) for b in blocks]
         follow(self.client, futures, [b.rows for b in blocks], "documents", self.progress)
         self.seconds["assign"] = time.perf_counter() - start

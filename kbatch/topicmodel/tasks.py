@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kbatch.engine.sink import PartitionReport, PartitionSink
 from kbatch.errors import InputError
+from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, read_piece_table
 from kbatch.io.rows import Source, read_rows
-from kbatch.io.writer import PartitionWriter
+from kbatch.stages.base import ID
 from kbatch.stages.embed import Embed
 from kbatch.topicmodel.clustering import OUTLIER_PERCENTILE, fit_hdbscan, fit_kmeans, start_minibatch, unit_rows
 from kbatch.topicmodel.continuity import public_topics
@@ -58,6 +60,10 @@ class Sample:
     vectors: np.ndarray
     tokens: pa.ListArray
     texts: pa.Array
+
+
+# What doc_topics holds (topic -1: an outlier; null: a document without text).
+DOC_TOPICS = {"id": ID, "topic": pa.int32(), "score": pa.float32()}
 
 
 def read_block(piece: Piece) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -120,8 +126,7 @@ def finish_minibatch(state: tuple, sample: Sample):
     return finish(state, sample.vectors)
 
 
-def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, metadata: dict, keep: int,
-                 public_ids: np.ndarray) -> TopicSummary:
+def assign_block(piece: Piece, model, inputs: Inputs, sink: PartitionSink, keep: int, public_ids: np.ndarray) -> TopicSummary:
     """Give every document of a block its topic, write ``id, topic, score`` (the topic by its public
     id, :mod:`kbatch.topicmodel.continuity`), and summarize the block (by the model's topic numbers)."""
     ids, vectors, has_vector = read_block(piece)
@@ -133,7 +138,7 @@ def assign_block(piece: Piece, model, inputs: Inputs, writer: PartitionWriter, m
     topic[has_vector], score[has_vector] = model.assign(vectors[has_vector], tokens.take(rows))
     public = public_topics(topic, public_ids)
     table = pa.table({"id": ids, "topic": pa.array(public, mask=~has_vector), "score": pa.array(score, mask=~has_vector)})
-    writer.write(piece.index, table, {**metadata, "partition": {"index": piece.index, "rows": len(ids)}})
+    sink.write(table, PartitionReport(piece.index, len(ids), piece_digest(piece)))
     labels = read_rows(inputs.text, inputs.label_col, start, stop, is_string=False).take(rows) if inputs.label_col else None
     return summarize(topic[has_vector], score[has_vector], vectors[has_vector], tokens.take(rows), ids.take(rows),
                         model.n_topics, keep, labels, int((~has_vector).sum()))

@@ -131,28 +131,10 @@ class TopicSteps:
         return metrics
 
 
-def _vector_sums(summary) -> np.ndarray:
-    return summary.vector_sums
-
-
-def _first(pair: tuple):
-    return pair[0]
-
-
-def _second(pair: tuple):
-    return pair[1]
-
-
-def _contingency(summary) -> pd.Series:
-    return summary.contingency if summary.contingency is not None else pd.Series(dtype="int64")
-
-
 def block_rows(rows: int, cluster) -> int:
     """Rows per block: a few blocks per worker, within memory-friendly bounds."""
     workers = max(1, len(cluster.client.scheduler_info(n_workers=-1)["workers"]))
     return int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, math.ceil(rows / (4 * workers)))))
-
-
 
 
 def vector_sums(summary) -> np.ndarray:

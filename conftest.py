@@ -28,6 +28,7 @@ OPTIONAL_PACKAGES = {
     "koreanize_matplotlib": "plot",
     "datasets": "train",
     "accelerate": "train",
+    "s3fs": "s3",
 }
 
 

@@ -35,7 +35,8 @@ from kbatch.engine.resume import check_output_apart
 from kbatch.engine.run import Pipeline
 from kbatch.errors import InputError
 from kbatch.io.reader import plan_input, read_piece
-from kbatch.io.writer import MANIFEST, atomic_path
+from kbatch.io.storage import atomic_path
+from kbatch.io.writer import MANIFEST
 from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages.read import ReadVectors
 from kbatch.stages.topk import TopK

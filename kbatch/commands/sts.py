@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kbatch.commands.embedding import Embedding
 from kbatch.engine.cluster import Cluster
 from kbatch.engine.frame import Partitioned, RunOptions, run_partitioned
 from kbatch.engine.manifest import RunResult
 from kbatch.engine.run import Pipeline
+from kbatch.io import storage
 from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages.base import Stage
 from kbatch.stages.pairs import PairCosine, StackPairs
@@ -102,9 +102,9 @@ def gold_column(gold: str) -> str:
     return f"gold_{gold}" if gold in ("id", "score") else gold
 
 
-def correlations(directory: Path, gold: str) -> dict:
+def correlations(directory: str, gold: str) -> dict:
     """Pearson and Spearman × 100 between ``score`` and ``gold`` over pairs that have both."""
-    frame = pq.read_table(directory, columns=["score", gold]).to_pandas().dropna()
+    frame = storage.read_table(directory, ["score", gold]).to_pandas().dropna()
     if len(frame) < 2:
         return {"pairs": len(frame), "pearson": None, "spearman": None}
     scores, truth = frame["score"].astype(np.float64), frame[gold]

@@ -25,6 +25,7 @@ from kbatch.engine.config import ClusterConfig, load_cluster_config
 from kbatch.engine.manifest import RunResult, totals, versions
 from kbatch.engine.resume import check_output_apart, id_problems, unchanged_partitions
 from kbatch.engine.run import Pipeline, current_step, run_partitions
+from kbatch.io import storage
 from kbatch.io.identity import combined_digest, params_key
 from kbatch.io.lock import output_lock
 from kbatch.io.reader import InputPlan, plan_input
@@ -75,7 +76,7 @@ class Partitioned:
     params: dict
     pipeline: Callable[[Cluster], tuple[Pipeline, dict]]
     describe: Callable[[dict], dict] = lambda record: {}
-    finalize: Callable[[Path], dict] | None = None
+    finalize: Callable[[str], dict] | None = None
     reusable: Callable[[Cluster, dict], bool] | None = None
     extra_cols: tuple[tuple[str, str], ...] = ()
     text_param: str = "text_col"
@@ -110,7 +111,7 @@ def open_command(command: str, output: str | os.PathLike[str], options: RunOptio
 def _locked(output: str | os.PathLike[str]) -> Iterator[None]:
     """``output``'s lock, unless this command already holds it (``match`` locks its output, then
     matches into it in a frame of its own)."""
-    path = str(Path(output).resolve())
+    path = storage.location(output)
     if path in _held.get():
         yield
         return
@@ -146,7 +147,7 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
             out.start_writing()
         processing = time.perf_counter()
         pipeline, metadata = command.pipeline(cluster)
-        sink = pipeline.sink(str(out.path), {"params": key, **metadata})
+        sink = pipeline.sink(out.location, {"params": key, **metadata})
         records = run_partitions(cluster, todo, pipeline, sink, options.progress, command.label)
         seconds["processing"] = time.perf_counter() - processing
         seconds = {"total": time.perf_counter() - started, **seconds}
@@ -155,13 +156,13 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
                     "input": {**plan.fingerprint, "sha256": combined_digest([p["input_digest"] for p in parts])},
                     **_described(command, sink.output_schema(), records[0] if records else next(iter(done.values()))),
                     **_partitions(plan, records, done, parts),
-                    **(id_problems(out.path, len(plan.pieces)) if options.id_col and command.check_duplicate_ids else NO_ID_PROBLEMS),
+                    **(id_problems(out, len(plan.pieces)) if options.id_col and command.check_duplicate_ids else NO_ID_PROBLEMS),
                     **_timing(seconds, sum(r["partition"]["rows"] for r in records)),
-                    **(command.finalize(out.path) if command.finalize else {}),
+                    **(command.finalize(out.location) if command.finalize else {}),
                     "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         out.write_manifest(manifest)
         _warn_about_ids(manifest, options)
-    return RunResult(str(out.path), manifest)
+    return RunResult(storage.shown(output), manifest)
 
 
 def _described(command: Partitioned, schema: Mapping[str, str], record: dict) -> dict:

@@ -3,20 +3,20 @@ kept apart from its input, and the id problems a finished output is checked for.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TextIO
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kbatch.engine.cluster import Cluster
 from kbatch.errors import OutputConflictError
+from kbatch.io import storage
 from kbatch.io.identity import piece_digest
 from kbatch.io.reader import Piece, find_input_files
-from kbatch.io.writer import part_name
+from kbatch.io.writer import OutputDir, part_name
 
 
 def unchanged_partitions(cluster: Cluster, pieces: Sequence[Piece], done: dict[int, dict], log: TextIO,
@@ -52,20 +52,18 @@ def check_output_apart(output: str | os.PathLike[str], source) -> None:
     """Refuse an output that would mix with its input: part files among the input files (a
     later run would read them as input, ``overwrite`` would delete input files named like
     them), or where the input's glob would read them."""
-    out = Path(output).resolve()
+    out = storage.location(output)
     for file in find_input_files(source):
-        if file.resolve().parent == out:
+        if file.rsplit("/", 1)[0] == out:
             raise OutputConflictError(f"output {output} is the directory of input file {file}; choose an output directory apart")
     patterns = source if isinstance(source, (list, tuple)) else [source]
     for pattern in map(str, patterns):
-        if any(ch in pattern for ch in "*?[") and Path(out / part_name(0)).match(os.path.abspath(pattern)):
+        if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(storage.join(out, part_name(0)), storage.location(pattern)):
             raise OutputConflictError(f"output {output} would be read by the input pattern {pattern!r}; choose an output directory apart")
 
 
-def id_problems(directory: Path, n_partitions: int) -> dict[str, int]:
+def id_problems(out: OutputDir, n_partitions: int) -> dict[str, int]:
     """Rows of the output whose ``id`` repeats another row's, and rows with no id at all."""
-    ids = pa.concat_arrays(
-        [pq.read_table(directory / part_name(i), columns=["id"]).column("id").combine_chunks() for i in range(n_partitions)]
-    )
+    ids = pa.concat_arrays([storage.read_table(out.part(i), ["id"]).column("id").combine_chunks() for i in range(n_partitions)])
     present = ids.drop_null()
     return {"duplicate_ids": len(present) - len(present.unique()), "null_ids": ids.null_count}

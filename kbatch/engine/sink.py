@@ -15,13 +15,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kbatch.io.writer import META_KEY, atomic_path, part_name
+from kbatch.io import storage
+from kbatch.io.writer import META_KEY, part_name
 from kbatch.stages.base import ColumnType, SameAsInput, Vectors
 
 
@@ -74,10 +74,10 @@ class PartitionSink:
         """
         start = time.perf_counter()
         table = self.table(frame)
-        target = Path(self.directory) / part_name(report.index)
+        target = storage.join(self.directory, part_name(report.index))
         record = {**self.metadata, **dict(described), "partition": report.record()}
         table = table.replace_schema_metadata({META_KEY: json.dumps(record, ensure_ascii=False).encode()})
-        with atomic_path(target) as tmp, pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
+        with storage.atomic_write(target) as handle, pq.ParquetWriter(handle, table.schema, compression="zstd") as writer:
             writer.write_table(table)
             report.seconds["write"] = time.perf_counter() - start
             record = {**record, "partition": report.record()}

@@ -14,11 +14,12 @@ import pandas as pd
 import pyarrow as pa
 
 from kbatch.errors import InputError, first_line
+from kbatch.io import storage
 
 
-def read_text_table(path: Path, fmt: str, text_col: str, wanted: dict[str, str]) -> pa.Table:
+def read_text_table(path: str, fmt: str, text_col: str, wanted: dict[str, str]) -> pa.Table:
     """Parse a CSV, TSV or JSONL file, refusing invalid UTF-8 and malformed rows with their line number."""
-    data = path.read_bytes()
+    data = storage.read_bytes(path)
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
@@ -35,7 +36,7 @@ def read_text_table(path: Path, fmt: str, text_col: str, wanted: dict[str, str])
         raise InputError(f"{path}: {', '.join(map(repr, wanted))} cannot be read as text ({first_line(exc)})") from None
 
 
-def _delimited_columns(path: Path, text: str, fmt: str, wanted: dict[str, str]) -> dict[str, list]:
+def _delimited_columns(path: str, text: str, fmt: str, wanted: dict[str, str]) -> dict[str, list]:
     """The ``wanted`` columns of a CSV or TSV file with a header row (TSV unquoted, as KorSTS
     is written). A row with more or fewer fields than the header is refused with its line
     number: filling the missing fields with empty text would skip a broken pair silently."""
@@ -60,7 +61,7 @@ def _delimited_columns(path: Path, text: str, fmt: str, wanted: dict[str, str]) 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _jsonl_columns(path: Path, text: str, wanted: dict[str, str]) -> dict[str, list]:
+def _jsonl_columns(path: str, text: str, wanted: dict[str, str]) -> dict[str, list]:
     """The ``wanted`` fields of each line's JSON object (null where a line lacks one). Lone
     surrogates are removed, as the normalize stage removes them from every format; a line
     that is not a JSON object is refused with its number."""
@@ -86,11 +87,11 @@ def _without_surrogates(value):
     return value.encode("utf-8", "ignore").decode("utf-8") if isinstance(value, str) else value
 
 
-def read_utf8(path: Path, label: str) -> str:
-    """A small text file (user words, training pairs) whole; a missing file or bad encoding
-    is one line that starts with ``label``."""
+def read_utf8(path: str | Path, label: str) -> str:
+    """A small text file (user words, training pairs), local or in a store, whole; a missing
+    file or bad encoding is one line that starts with ``label``."""
     try:
-        return path.read_text(encoding="utf-8")
+        return storage.read_bytes(storage.location(path)).decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{label}: no such file") from None
     except UnicodeDecodeError as exc:
@@ -99,7 +100,7 @@ def read_utf8(path: Path, label: str) -> str:
 
 
 
-def check_columns(path: Path, names: list[str], wanted: dict[str, str]) -> None:
+def check_columns(path: str, names: list[str], wanted: dict[str, str]) -> None:
     """Raise, naming the parameter that chose it, for a wanted column the file does not have."""
     for col, parameter in wanted.items():
         if col not in names:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.errors import OutputConflictError
+from kbatch.io import storage
 
 MANIFEST = "_kbatch.json"
 META_KEY = b"kbatch"
@@ -27,28 +25,12 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it only once written and synced."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if exc.filename is None and exc.errno is not None:  # pyarrow's write errors name no file
-            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def read_kbatch_metadata(path: str | Path) -> dict | None:
     """The ``kbatch`` record of a Parquet file (from its key-value footer, which a part's sink
     completes after the data is written), or ``None`` when it has none or is unreadable."""
     try:
-        meta = pq.read_metadata(path).metadata or {}
+        fs, inner = storage.filesystem(storage.location(path))
+        meta = pq.read_metadata(inner, filesystem=fs).metadata or {}
     except (pa.ArrowException, OSError):
         return None
     raw = meta.get(META_KEY)
@@ -56,14 +38,18 @@ def read_kbatch_metadata(path: str | Path) -> dict | None:
 
 
 class OutputDir:
-    """An output directory of partition files plus ``_kbatch.json``."""
+    """An output directory of partition files plus ``_kbatch.json``, on a local disk or a store."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.location = storage.location(path)
+        self.fs, self._inner = storage.filesystem(self.location)
 
     @property
-    def manifest_path(self) -> Path:
-        return self.path / MANIFEST
+    def manifest_path(self) -> str:
+        return storage.join(self.location, MANIFEST)
+
+    def part(self, index: int) -> str:
+        return storage.join(self.location, part_name(index))
 
     def prepare(self, params_key: str, n_partitions: int, overwrite: bool) -> dict[int, dict]:
         """Create the directory; return metadata of partitions already complete.
@@ -71,9 +57,9 @@ class OutputDir:
         Results made with other parameters (another model, input or option) are refused
         unless ``overwrite``, in which case kbatch's own files are removed first.
         """
-        if self.path.exists() and not self.path.is_dir():
-            raise OutputConflictError(f"output {self.path} exists and is not a directory")
-        self.path.mkdir(parents=True, exist_ok=True)
+        if self.fs.exists(self._inner) and not self.fs.isdir(self._inner):
+            raise OutputConflictError(f"output {self.location} exists and is not a directory")
+        self.fs.makedirs(self._inner, exist_ok=True)
         if overwrite:
             self._clear()
             return {}
@@ -81,44 +67,55 @@ class OutputDir:
         if previous is not None and previous != params_key:
             raise self._conflict()
         done, gone = {}, []
-        for file in sorted(self.path.glob("part-*.parquet")):
+        for file in self._files("part-*.parquet"):
             meta = read_kbatch_metadata(file)
             if meta is None or meta.get("params") != params_key:
                 raise self._conflict()
             index = meta["partition"]["index"]
-            if index < n_partitions and file.name == part_name(index):
+            if index < n_partitions and storage.name_of(file) == part_name(index):
                 done[index] = meta
             else:  # a partition the input no longer has (it shrank): its rows must not stay in the output
                 gone.append(file)
         if gone:
             self.start_writing()
         for file in gone:
-            file.unlink()
+            self._remove(file)
         return done
 
     def start_writing(self) -> None:
         """Withdraw the manifest before any part changes: until this run writes its own, the
         output does not claim to be complete."""
-        self.manifest_path.unlink(missing_ok=True)
+        self._remove(self.manifest_path)
 
     def write_manifest(self, manifest: dict) -> None:
-        with atomic_path(self.manifest_path) as tmp:
-            tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with storage.atomic_write(self.manifest_path) as handle:
+            handle.write((json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def _files(self, pattern: str) -> list[str]:
+        """The files of this directory whose names match ``pattern``, as locations, sorted."""
+        found = self.fs.glob(storage.join(self._inner, pattern))
+        return sorted(storage.join(self.location, storage.name_of(f)) for f in found)
+
+    def _remove(self, location: str) -> None:
+        fs, inner = storage.filesystem(location)
+        if fs.exists(inner):
+            fs.rm(inner)
 
     def _manifest_params(self) -> str | None:
-        if not self.manifest_path.is_file():
+        fs, inner = storage.filesystem(self.manifest_path)
+        if not fs.isfile(inner):
             return None
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8")).get("params_key")
-        except (json.JSONDecodeError, OSError):
+            return json.loads(storage.read_bytes(self.manifest_path).decode("utf-8")).get("params_key")
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
             raise OutputConflictError(f"{self.manifest_path} is unreadable; rerun with `overwrite` to replace the output") from None
 
     def _clear(self) -> None:
-        for file in [*self.path.glob("part-*.parquet"), *self.path.glob(".*.tmp"), self.manifest_path]:
-            file.unlink(missing_ok=True)
+        for file in [*self._files("part-*.parquet"), *self._files(".*.tmp"), self.manifest_path]:
+            self._remove(file)
 
     def _conflict(self) -> OutputConflictError:
         return OutputConflictError(
-            f"{self.path} holds results made with other parameters (model, input or options); "
+            f"{self.location} holds results made with other parameters (model, input or options); "
             "choose another output directory or pass `overwrite` to replace them"
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks, topic_counts
-from kbatch.io.writer import atomic_path
+from kbatch.io.storage import atomic_path
 
 STATUS_COLOURS = {"complete": "#2e7d32", "reused": "#1565c0", "failed": "#c62828", "skipped": "#9e9e9e"}
 UNKNOWN_COLOUR = "#616161"

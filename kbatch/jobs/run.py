@@ -29,7 +29,7 @@ from kbatch.engine.frame import connect, performance_report
 from kbatch.engine.run import current_step
 from kbatch.errors import InputError, KbatchError, OutputConflictError
 from kbatch.io.lock import output_lock
-from kbatch.io.writer import atomic_path
+from kbatch.io.storage import atomic_path
 from kbatch.jobs.report import write_run_report
 from kbatch.jobs.spec import Job, Step, command_function
 

@@ -89,7 +89,7 @@ class _DigestMemo:
         """Add the new digests, dropping files that no longer exist; a cache that cannot be written is skipped."""
         if not self.fresh:
             return
-        from kbatch.io.writer import atomic_path  # pyarrow, only when there is something to write
+        from kbatch.io.storage import atomic_path  # fsspec, only when there is something to write
 
 
         entries = {key: value for key, value in {**self._read(), **self.fresh}.items() if os.path.exists(key)}

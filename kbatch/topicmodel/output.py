@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.engine.manifest import RunResult, versions
-from kbatch.io.writer import atomic_path
+from kbatch.io.storage import atomic_path
 
 
 def write_topics(out: Path, table: pd.DataFrame, key: str, last_id: int) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from kbatch.errors import InputError
 from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks
-from kbatch.io.writer import atomic_path
+from kbatch.io.storage import atomic_path
 from kbatch.topicmodel.labels import Box, Label, labelled
 from kbatch.topicmodel.plot_data import OUTLIER_OPACITY, TOOLTIP_CHARS, Topic, drawable_points, label_anchors, shown_bars, table_topics
 from kbatch.topicmodel.plot_png import write_png

@@ -16,7 +16,7 @@ import numpy as np
 
 from kbatch.caches import worker_cache
 from kbatch.errors import KbatchError
-from kbatch.io.writer import atomic_path
+from kbatch.io.storage import atomic_path
 
 # Graph degree and build/search breadth; recall@10 against exact search is measured by
 # bench/match.py on real vectors.

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from kbatch.caches import worker_cache
 from kbatch.io.identity import params_key
-from kbatch.io.writer import atomic_path
+from kbatch.io.storage import atomic_path
 from kbatch.vectors.columns import vector_matrix
 
 

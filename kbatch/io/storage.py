@@ -1,0 +1,135 @@
+"""One file-system layer: local paths and URLs (``s3://``, ``gs://``, ``abfs://``, ``hdfs://``,
+``file://``) alike, through fsspec.
+
+A location is a string: an absolute local path, or a URL. :func:`location` makes one in the
+client, before anything is submitted, so a relative path means the client's directory even
+on a worker that runs elsewhere. Credentials and endpoints come from where each store's
+library looks (for S3: the environment, ``~/.aws``), in the client and in every worker.
+
+Object stores have no rename: :func:`atomic_write` writes a local file beside its target and
+renames it, but an object in one upload that is completed only when the write succeeded, so
+a reader never sees half a file under its final name either way.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from kbatch.errors import InputError
+
+
+def is_url(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names an object in a store rather than a local file."""
+    text = os.fspath(path)
+    return "://" in text and not text.startswith("file://")
+
+
+def location(path: str | os.PathLike[str]) -> str:
+    """``path`` as every process reads it: a URL as given (no trailing slash), a local path
+    absolute and resolved (``file://`` stripped)."""
+    text = os.fspath(path)
+    if is_url(text):
+        return text.rstrip("/")
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    return str(Path(text).expanduser().resolve())
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """``path`` as a user wrote it, tidied (``out/emb/`` → ``out/emb``), for messages and summaries."""
+    return location(path) if is_url(path) else str(Path(path))
+
+
+def read_table(path: str, columns: list[str] | None = None):
+    """A Parquet file or directory of them, local or in a store, as one Arrow table."""
+    import pyarrow.parquet as pq
+
+    fs, inner = filesystem(path)
+    return pq.read_table(inner, filesystem=fs, columns=columns)
+
+
+def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The file system that holds ``path`` and the path within it."""
+    try:
+        return fsspec.core.url_to_fs(path)
+    except ImportError as exc:
+        scheme = path.split("://", 1)[0]
+        raise InputError(f"{path}: reading {scheme}:// needs {exc.name or 'its fsspec package'}: "
+                         f"pip install 'kbatch[{scheme}]' (or the fsspec package for {scheme})") from None
+
+
+def join(base: str, *names: str) -> str:
+    """``names`` under the location ``base``."""
+    if is_url(base):
+        return "/".join([base.rstrip("/"), *names])
+    return os.path.join(base, *names)
+
+
+def name_of(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def suffix_of(path: str) -> str:
+    name = name_of(path)
+    return "." + name.rsplit(".", 1)[1].lower() if "." in name.lstrip(".") else ""
+
+
+def version(path: str) -> tuple:
+    """What changes when the file at ``path`` is rewritten: (inode, size, mtime, ctime) on a local
+    disk, where an edit can keep size and mtime but never ctime; the ETag (a content hash
+    or version the store assigns per write) and size on an object store."""
+    if not is_url(path):
+        stat = os.stat(path)
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    fs, inner = filesystem(path)
+    info = fs.info(inner)
+    return (str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("mtime") or ""), info.get("size"))
+
+
+def read_bytes(path: str) -> bytes:
+    fs, inner = filesystem(path)
+    with fs.open(inner, "rb") as handle:
+        return handle.read()
+
+
+@contextmanager
+def atomic_write(path: str) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` through, visible under that name only once the block
+    ends without error: a renamed temporary file locally, one completed upload on a store."""
+    if not is_url(path):
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
+            yield handle
+        return
+    fs, inner = filesystem(path)
+    handle: Any = fs.open(inner, "wb", autocommit=False)
+    try:
+        yield handle
+        handle.close()  # with autocommit off, the data waits for commit(): the object does not exist yet
+    except BaseException:
+        handle.discard()
+        raise
+    handle.commit()
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it only once written and synced."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:  # pyarrow's write errors name no file
+            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)

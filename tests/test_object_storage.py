@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from kbatch import embed, tokenize
+from kbatch import embed, match, tokenize
 from kbatch.engine.config import ClusterConfig
 from kbatch.errors import OutputLockedError
 from kbatch.io.lock import output_lock
@@ -101,3 +101,21 @@ def test_the_readme_s3_commands_run_as_written(reviews, s3):
         output = command[command.index("-o") + 1]
         assert done.stdout.startswith(f"kbatch {command[3]}: 40 rows (0 skipped; ") and done.stdout.rstrip().endswith(f"-> {output}")
         assert pq.read_table(output).column("id").to_pylist() == reviews.head(40).review_id.tolist()
+
+
+def test_match_on_s3_with_specs_and_last_nights_matches_equals_matching_locally(tmp_path, s3):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    offers = put_parquet(s3, "offers/dt=2026-11-26/part-0.parquet", pd.read_parquet(examples / "offers.parquet"), 100)
+    catalog = put_parquet(s3, "catalog/latest/part-0.parquet", pd.read_parquet(examples / "catalog.parquet"), 100)
+    options = {"text_col": "title", "id_col": "sku", "top_k": 3, "spec_aware": True, "cluster": ONE_WORKER, "progress": False}
+
+    night = match(offers, catalog, s3.path("matches/2026-11-26"), **options)
+    local = match(examples / "offers.parquet", examples / "catalog.parquet", tmp_path / "matches", **options)
+    again = match(offers, catalog, s3.path("matches/2026-11-27"), previous=s3.path("matches/2026-11-26"), **options)
+
+    on_s3 = pd.read_parquet(s3.path("matches/2026-11-26"))
+    pd.testing.assert_frame_equal(on_s3, pd.read_parquet(tmp_path / "matches"))
+    assert len(on_s3) == 420 * 3
+    assert night.manifest["counts"] == local.manifest["counts"]
+    assert again.manifest["counts"]["kept_from_previous"] == 420  # nothing changed: last night's matches, read from S3
+    pd.testing.assert_frame_equal(pd.read_parquet(s3.path("matches/2026-11-27")), on_s3)

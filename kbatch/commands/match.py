@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kbatch.commands.embed import embed
 from kbatch.engine.cluster import Cluster
@@ -34,8 +33,8 @@ from kbatch.engine.manifest import RunResult
 from kbatch.engine.resume import check_output_apart
 from kbatch.engine.run import Pipeline
 from kbatch.errors import InputError
+from kbatch.io import storage
 from kbatch.io.reader import plan_input, read_piece
-from kbatch.io.storage import atomic_path
 from kbatch.io.writer import MANIFEST
 from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
 from kbatch.stages.read import ReadVectors
@@ -98,17 +97,19 @@ def match(
         check_output_apart(output, side)
     if model is not None or any(_embed_manifest(side) is None for side in sides):
         resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
-    started, out = time.perf_counter(), Path(output)
+    started, out = time.perf_counter(), storage.location(output)
+    if index == "ann" and storage.is_url(out):
+        raise InputError("`index` ann writes its index beside the output: give a local output (or use the exact search)")
     with open_command("match", out, run) as (cluster, _):
         nested = replace(run, client=cluster.client, report=None, partition_rows=None)
         embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}
-        left_side = embedded_side(left, out / "_embeddings" / "left", embedding, nested)
-        right_side = left_side if right is None else embedded_side(right, out / "_embeddings" / "right", embedding, nested)
+        left_side = embedded_side(left, storage.join(out, "_embeddings", "left"), embedding, nested)
+        right_side = left_side if right is None else embedded_side(right, storage.join(out, "_embeddings", "right"), embedding, nested)
         search = _Search(left_side, right_side, top_k, min_score, index, right is None,
                          _spec_files(left, right, out, run.text_col) if spec_aware else None)
         command = search.command(cluster, out, previous)
         blocks = replace(nested, text_col="embedding", id_col="id", partition_rows=run.partition_rows or MATCH_PARTITION_ROWS)
-        return run_partitioned(command, left_side.directory, out, blocks, started)
+        return run_partitioned(command, left_side.directory, output, blocks, started)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class _Search:
     self_match: bool
     specs: tuple[str, str] | None
 
-    def command(self, cluster: Cluster, out: Path, previous) -> Partitioned:
+    def command(self, cluster: Cluster, out: str, previous) -> Partitioned:
         """The partitioned matching of left blocks, keyed by the right side's content: a catalog
         changed in place makes every left partition stale."""
         if self.left.vectors != self.right.vectors:
@@ -149,23 +150,23 @@ class _Search:
         return Partitioned("match", params, lambda cluster: (pipeline, {"model": self.left.model}), describe,
                            text_is_string=False, check_duplicate_ids=False, label="left rows")
 
-    def _index(self, cluster: Cluster, out: Path) -> str:
+    def _index(self, cluster: Cluster, out: str) -> str:
         """The right side's HNSW index, built once by one task with every core of its machine (faiss threads)."""
         from kbatch.vectors.ann import build_index
 
-        target = str(out / "_index" / f"{self.right.params_key}.faiss")
+        target = storage.join(out, "_index", f"{self.right.params_key}.faiss")
         if Path(target).is_file():
             return target
         return cluster.client.submit(build_index, self.right.directory, target, None, resources=cluster.routing.cpu,
                                      pure=False).result()
 
 
-def _spec_files(left, right, out: Path, text_col: str) -> tuple[str, str]:
-    left_specs = write_specs(left, out / "_specs" / "left.parquet", text_col)
-    return left_specs, left_specs if right is None else write_specs(right, out / "_specs" / "right.parquet", text_col)
+def _spec_files(left, right, out: str, text_col: str) -> tuple[str, str]:
+    left_specs = write_specs(left, storage.join(out, "_specs", "left.parquet"), text_col)
+    return left_specs, left_specs if right is None else write_specs(right, storage.join(out, "_specs", "right.parquet"), text_col)
 
 
-def embedded_side(source, target: Path, embedding: dict, run: RunOptions) -> Side:
+def embedded_side(source, target: str | os.PathLike[str], embedding: dict, run: RunOptions) -> Side:
     """``source`` itself if it is an ``embed`` output, else ``source`` embedded into ``target``
     (``embedding``: ``embed``'s ``model``, ``trust_remote_code`` and ``cache``)."""
     manifest = _embed_manifest(source)
@@ -174,16 +175,16 @@ def embedded_side(source, target: Path, embedding: dict, run: RunOptions) -> Sid
         trusted = embedding.get("trust_remote_code", False)
         if model is not None and resolve_model(model, trust_remote_code=trusted).fingerprint != manifest["model"]["fingerprint"]:
             raise InputError(f"{source} holds vectors of {manifest['model']['name']}, not of --model {model}")
-        directory = str(source)
+        directory = storage.location(source)
     else:
         result = embed(source, target, **{**embedding, "model": model or DEFAULT_MODEL}, **run.as_kwargs())
         print(f"kbatch {result.summary()}", file=run.log)
-        manifest, directory = result.manifest, str(target)
+        manifest, directory = result.manifest, storage.location(target)
     vectors = {key: manifest["params"][key] for key in ("model", "pooling", "normalize", "dtype", "quantize")}
     return Side(directory, manifest["model"], vectors, manifest["rows_done"], manifest["duplicate_ids"], manifest["params_key"])
 
 
-def write_specs(source, target: Path, text_col: str) -> str:
+def write_specs(source, target: str, text_col: str) -> str:
     """Spec tokens of every row of ``source``, in row order, as a Parquet ``specs`` column."""
     from kbatch.analyzers.specs import extract_specs
 
@@ -192,14 +193,12 @@ def write_specs(source, target: Path, text_col: str) -> str:
     plan = plan_input(source, text_col)
     texts = pd.concat([read_piece(piece, text_col, None)["text"] for piece in plan.pieces], ignore_index=True)
     specs = extract_specs(texts.fillna("").astype(str).tolist())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        pq.write_table(pa.table({"specs": pa.array([sorted(s) for s in specs], pa.list_(pa.string()))}), tmp)
-    return str(target)
+    storage.write_parquet(pa.table({"specs": pa.array([sorted(s) for s in specs], pa.list_(pa.string()))}), target)
+    return target
 
 
 def _embed_manifest(source) -> dict | None:
-    if isinstance(source, (list, tuple)) or not Path(source).is_dir() or not (Path(source) / MANIFEST).is_file():
+    if isinstance(source, (list, tuple)) or not storage.is_file(storage.join(storage.location(source), MANIFEST)):
         return None
-    manifest = json.loads((Path(source) / MANIFEST).read_text())
+    manifest = json.loads(storage.read_bytes(storage.join(storage.location(source), MANIFEST)))
     return manifest if manifest.get("command") == "embed" and manifest.get("status") == "complete" else None

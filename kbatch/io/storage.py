@@ -93,6 +93,32 @@ def version(path: str) -> tuple:
     return (str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("mtime") or ""), info.get("size"))
 
 
+def is_file(path: str) -> bool:
+    fs, inner = filesystem(path)
+    return fs.isfile(inner)
+
+
+def is_dir(path: str) -> bool:
+    fs, inner = filesystem(path)
+    return fs.isdir(inner)
+
+
+def glob(directory: str, pattern: str) -> list[str]:
+    """The files in ``directory`` whose names match ``pattern``, as locations, sorted."""
+    fs, inner = filesystem(directory)
+    return sorted(join(directory, name_of(found)) for found in fs.glob(f"{inner.rstrip('/')}/{pattern}"))
+
+
+def write_parquet(table, path: str) -> None:
+    """``table`` as the Parquet file ``path``, which appears whole or not at all."""
+    import pyarrow.parquet as pq
+
+    fs, inner = filesystem(path)
+    fs.makedirs(inner.rsplit("/", 1)[0], exist_ok=True)
+    with atomic_write(path) as handle:
+        pq.write_table(table, handle)
+
+
 def read_bytes(path: str) -> bytes:
     fs, inner = filesystem(path)
     with fs.open(inner, "rb") as handle:

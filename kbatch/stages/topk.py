@@ -15,9 +15,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kbatch.caches import worker_cache
+from kbatch.io import storage
 from kbatch.stages.base import GPU, ID, ColumnType, Stage
 from kbatch.vectors.columns import read_vectors, vector_matrix
 from kbatch.vectors.incremental import PreviousMatches
@@ -126,7 +126,7 @@ def right_vectors(directory: str, device: str):
 @worker_cache(2)
 def specs_of(path: str) -> list[frozenset[str]]:
     """A side's spec tokens, once per worker."""
-    return [frozenset(s) for s in pq.read_table(path).column("specs").to_pylist()]
+    return [frozenset(s) for s in storage.read_table(path, ["specs"]).column("specs").to_pylist()]
 
 
 def rerank_by_specs(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from kbatch.io import storage
 
 
 def vector_matrix(embedding: pa.FixedSizeListArray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,5 +25,4 @@ def vector_matrix(embedding: pa.FixedSizeListArray) -> tuple[np.ndarray, np.ndar
 
 def read_vectors(directory: str, columns: Sequence[str] = ("id", "embedding")) -> pa.Table:
     """The ``embed`` output in ``directory`` as one table, rows in input order."""
-    names = sorted(p.name for p in Path(directory).glob("part-*.parquet"))
-    return pa.concat_tables([pq.read_table(Path(directory) / name, columns=list(columns)) for name in names])
+    return pa.concat_tables([storage.read_table(part, list(columns)) for part in storage.glob(directory, "part-*.parquet")])

@@ -9,18 +9,18 @@ searched; the night's output is still complete.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from kbatch.caches import worker_cache
+from kbatch.io import storage
 from kbatch.io.identity import combined_digest, table_digest
 from kbatch.io.writer import MANIFEST
-from kbatch.vectors.columns import vector_matrix
+from kbatch.vectors.columns import read_vectors, vector_matrix
 
 # Options that must be last night's for its matches to be this night's.
 SAME_OPTIONS = ("model", "top_k", "min_score", "spec_aware", "index")
@@ -28,8 +28,8 @@ SAME_OPTIONS = ("model", "top_k", "min_score", "spec_aware", "index")
 
 def side_digest(directory: str) -> str:
     """A hash of a side's ids and vectors by their values (:mod:`kbatch.io.identity`): equal digests, equal catalogs."""
-    parts = sorted(Path(directory).glob("part-*.parquet"))
-    return combined_digest([table_digest(pq.read_table(path, columns=["id", "embedding"])) for path in parts])
+    parts = storage.glob(directory, "part-*.parquet")
+    return combined_digest([table_digest(storage.read_table(part, ["id", "embedding"])) for part in parts])
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,17 @@ class PreviousMatches:
     left_vectors: str
 
     @classmethod
-    def find(cls, directory: str | Path | None, params: dict, right_digest: str) -> PreviousMatches | None:
+    def find(cls, directory: str | os.PathLike[str] | None, params: dict, right_digest: str) -> PreviousMatches | None:
         """``directory``'s matches if they were made against the same right side with the same options, else ``None``."""
-        if directory is None or not (Path(directory) / MANIFEST).is_file():
+        if directory is None or not storage.is_file(storage.join(storage.location(directory), MANIFEST)):
             return None
-        manifest = json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
+        directory = storage.location(directory)
+        manifest = json.loads(storage.read_bytes(storage.join(directory, MANIFEST)))
         same = manifest.get("right_digest") == right_digest and all(manifest["params"].get(k) == params.get(k) for k in SAME_OPTIONS)
-        left = Path(directory) / "_embeddings" / "left"
-        if not same or manifest.get("status") != "complete" or manifest["side_duplicate_ids"]["left"] or not left.is_dir():
+        left = storage.join(directory, "_embeddings", "left")
+        if not same or manifest.get("status") != "complete" or manifest["side_duplicate_ids"]["left"] or not storage.is_dir(left):
             return None
-        return cls(str(directory), str(left))
+        return cls(directory, left)
 
     def reusable(self, ids: pa.Array, vectors: np.ndarray, has_vector: np.ndarray) -> tuple[np.ndarray, pa.Table]:
         """Which rows are unchanged (same id, same vector as before), and their previous matches with their ``position``."""
@@ -65,7 +66,9 @@ class PreviousMatches:
 
 @worker_cache(1)
 def _load(matches_dir: str, left_dir: str) -> tuple[dict, np.ndarray, pa.Table]:
-    left = pq.read_table(left_dir, columns=["id", "embedding"])
+    left = read_vectors(left_dir)
     vectors, _ = vector_matrix(left.column("embedding").combine_chunks())
     index = {i: n for n, i in enumerate(left.column("id").to_pylist())}
-    return index, vectors, pq.read_table(matches_dir, columns=["left_id", "right_id", "score", "rank"])
+    matches = pa.concat_tables([storage.read_table(part, ["left_id", "right_id", "score", "rank"])
+                                for part in storage.glob(matches_dir, "part-*.parquet")])
+    return index, vectors, matches

@@ -119,3 +119,12 @@ def test_match_on_s3_with_specs_and_last_nights_matches_equals_matching_locally(
     assert night.manifest["counts"] == local.manifest["counts"]
     assert again.manifest["counts"]["kept_from_previous"] == 420  # nothing changed: last night's matches, read from S3
     pd.testing.assert_frame_equal(pd.read_parquet(s3.path("matches/2026-11-27")), on_s3)
+
+
+def test_the_embedding_cache_on_s3_serves_the_second_night(reviews, s3):
+    source = put_parquet(s3, "reviews.parquet", reviews.head(40), row_group_size=20)
+    options = {"cache": s3.path("cache"), "partition_rows": 20, "cluster": ONE_WORKER, "progress": False}
+    cold = embed(source, s3.path("emb-1"), **options)
+    warm = embed(source, s3.path("emb-2"), **options)
+    assert (cold.manifest["counts"]["cache_misses"], warm.manifest["counts"]["cache_hits"]) == (40, 40)
+    assert np.array_equal(vectors(pq.read_table(s3.path("emb-1"))), vectors(pq.read_table(s3.path("emb-2"))))

@@ -16,15 +16,14 @@ import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kbatch.caches import worker_cache
+from kbatch.io import storage
 from kbatch.io.identity import params_key
-from kbatch.io.storage import atomic_path
 from kbatch.vectors.columns import vector_matrix
 
 
@@ -47,9 +46,10 @@ class EmbeddingCache:
     def open(cls, root: str | os.PathLike[str], vectors: dict) -> EmbeddingCache:
         """The cache for vectors made with ``vectors`` (model fingerprint, pooling, quantization, precision)."""
         key = params_key({k: vectors.get(k) for k in ("model", "pooling", "quantize", "precision")})
-        directory = Path(root) / key
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(str(directory), tuple(sorted(p.name for p in directory.glob("part-*.parquet"))))
+        directory = storage.join(storage.location(root), key)
+        fs, inner = storage.filesystem(directory)
+        fs.makedirs(inner, exist_ok=True)
+        return cls(directory, tuple(storage.name_of(f) for f in storage.glob(directory, "part-*.parquet")))
 
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which ``hashes`` are cached (bool mask) and their vectors (rows of the found ones)."""
@@ -66,8 +66,8 @@ class EmbeddingCache:
             "hash": pa.array(hashes.tolist(), pa.binary(16)),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.astype(np.float32).ravel()), vectors.shape[1]),
         })
-        with atomic_path(Path(self.directory) / f"part-{uuid.uuid4().hex}.parquet") as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        with storage.atomic_write(storage.join(self.directory, f"part-{uuid.uuid4().hex}.parquet")) as handle:
+            pq.write_table(table, handle, compression="zstd")
 
 
 @worker_cache(2)
@@ -75,6 +75,6 @@ def _load(directory: str, files: tuple[str, ...]) -> tuple[dict[bytes, int], np.
     """Hash -> row and the vector matrix of a snapshot, read once per worker."""
     if not files:
         return {}, np.zeros((0, 0), np.float32)
-    table = pa.concat_tables([pq.read_table(Path(directory) / f) for f in files])
+    table = pa.concat_tables([storage.read_table(storage.join(directory, f)) for f in files])
     matrix, _ = vector_matrix(table.column("vector").combine_chunks())
     return {h: i for i, h in enumerate(table.column("hash").to_pylist())}, matrix

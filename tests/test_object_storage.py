@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from kbatch import embed, match, tokenize
+from kbatch import embed, match, tokenize, topics
 from kbatch.engine.config import ClusterConfig
 from kbatch.errors import OutputLockedError
 from kbatch.io.lock import output_lock
@@ -128,3 +128,17 @@ def test_the_embedding_cache_on_s3_serves_the_second_night(reviews, s3):
     warm = embed(source, s3.path("emb-2"), **options)
     assert (cold.manifest["counts"]["cache_misses"], warm.manifest["counts"]["cache_hits"]) == (40, 40)
     assert np.array_equal(vectors(pq.read_table(s3.path("emb-1"))), vectors(pq.read_table(s3.path("emb-2"))))
+
+
+def test_topics_on_s3_keep_their_ids_the_next_night(s3):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    catalog = put_parquet(s3, "catalog.parquet", pd.read_parquet(examples / "catalog.parquet"), 100)
+    options = {"text_col": "title", "id_col": "sku", "method": "kmeans", "n_topics": 5, "fit_sample": 200, "cluster": ONE_WORKER,
+               "progress": False}
+    first = topics(catalog, s3.path("topics/night-1"), **options)
+    second = topics(catalog, s3.path("topics/night-2"), previous=s3.path("topics/night-1"), seed=1, **options)
+
+    assert first.manifest["counts"] == {"topics": 5, "outliers": 0}
+    assert len(pd.read_parquet(s3.path("topics/night-1/doc_topics"))) == 200
+    assert second.manifest["topic_ids"]["kept"] >= 4  # the same corpus: its topics continue under last night's ids
+    assert s3.fs.exists(s3.path("topics/night-2/topics.parquet")) and not s3.fs.exists(s3.path("topics/night-2.lock"))

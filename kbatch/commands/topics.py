@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kbatch.analyzers import DEFAULT_ANALYZER
 from kbatch.commands.embedding import Embedding
@@ -31,6 +30,7 @@ from kbatch.engine.frame import RunOptions, open_command
 from kbatch.engine.manifest import RunResult
 from kbatch.engine.resume import check_output_apart
 from kbatch.errors import InputError, ModelError
+from kbatch.io import storage
 from kbatch.io.identity import params_key
 from kbatch.io.reader import plan_input
 from kbatch.io.writer import MANIFEST, OutputDir
@@ -98,7 +98,7 @@ def topics(
     earlier = PreviousTopics.read(previous) if previous is not None else None
     k = _check(n_topics, method, outliers, fit_sample, top_words, keyword_diversity, plot)
     run = RunOptions(**options)
-    started, out = time.perf_counter(), Path(output)
+    started, out = time.perf_counter(), storage.location(output)
     for read in (source, embeddings) if embeddings is not None else (source,):
         check_output_apart(out, read)
     if model is not None or embeddings is None:
@@ -120,11 +120,11 @@ def topics(
         if label_col:
             plan_input(source, label_col, text_param="label_col", text_is_string=False)
         source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
-        inputs = tasks.Inputs(str(out / "_tokens"), source_key, run.text_col, label_col)
+        inputs = tasks.Inputs(storage.join(out, "_tokens"), source_key, run.text_col, label_col)
         blocks = plan_input(docs.vectors_dir, "embedding", "id", block_rows(docs.rows, cluster), text_is_string=False).pieces
         encoding = Embedding(docs.spec).stage(cluster) if keyword_diversity > 0 else None
         found = TopicSteps(cluster, run.progress, seconds).find(
-            blocks, inputs, settings, fit_sample, earlier, out / "doc_topics", key,
+            blocks, inputs, settings, fit_sample, earlier, storage.join(out, "doc_topics"), key,
             Describing(representatives, top_words, keyword_diversity, encoding, PLOT_POINTS if plot else 0))
     title = f"{len(found.table[found.table.topic >= 0])} topics of {docs.rows:,} documents ({method})"
     return _finish(found, out, plot, title, earlier, previous, params, key, docs, len(blocks), seconds, started)
@@ -141,14 +141,14 @@ class _Documents:
     morphemes: RunResult
 
 
-def _documents(source, embeddings, out: Path, embedding: dict, run: RunOptions, analysis: dict, seconds: dict) -> _Documents:
+def _documents(source, embeddings, out: str, embedding: dict, run: RunOptions, analysis: dict, seconds: dict) -> _Documents:
     """The documents' vectors (embedded, or ``embeddings`` as given) and morphemes, each an
     ordinary output under ``out`` that a rerun resumes."""
     step = time.perf_counter()
-    vectors_dir, rows, spec, vectors_key = _document_vectors(source, embeddings, out / "_embeddings", embedding, run)
+    vectors_dir, rows, spec, vectors_key = _document_vectors(source, embeddings, storage.join(out, "_embeddings"), embedding, run)
     seconds["embed"] = time.perf_counter() - step
     step = time.perf_counter()
-    morphemes = tokenize(source, out / "_tokens", **analysis, **run.as_kwargs())
+    morphemes = tokenize(source, storage.join(out, "_tokens"), **analysis, **run.as_kwargs())
     print(f"kbatch {morphemes.summary()}", file=run.log)
     seconds["tokenize"] = time.perf_counter() - step
     if morphemes.manifest["rows_in"] != rows:
@@ -156,7 +156,7 @@ def _documents(source, embeddings, out: Path, embedding: dict, run: RunOptions, 
     return _Documents(vectors_dir, rows, spec, vectors_key, morphemes)
 
 
-def _finish(found: FoundTopics, out: Path, plot, title: str, earlier: PreviousTopics | None, previous, params: dict, key: str,
+def _finish(found: FoundTopics, out: str, plot, title: str, earlier: PreviousTopics | None, previous, params: dict, key: str,
             docs: _Documents, blocks: int, seconds: dict, started: float) -> RunResult:
     """Write ``topics.parquet``, the plot and the manifest."""
     table = found.table
@@ -197,18 +197,18 @@ def _check(n_topics, method: str, outliers: str, fit_sample: int, top_words: int
     return k
 
 
-def _document_vectors(source, embeddings, target: Path, embedding: dict, run: RunOptions) -> tuple[str, int, ModelSpec, str]:
+def _document_vectors(source, embeddings, target: str, embedding: dict, run: RunOptions) -> tuple[str, int, ModelSpec, str]:
     """Directory, row count, model and a fingerprint of the document vectors: ``embeddings``
     as given (an ``embed`` output or Parquet with ``id`` and ``embedding``), else ``source`` embedded."""
-    manifest_path = Path(embeddings) / MANIFEST if embeddings is not None else None
-    if embeddings is None or (manifest_path.is_file() and json.loads(manifest_path.read_text()).get("command") == "embed"):
+    manifest_path = storage.join(storage.location(embeddings), MANIFEST) if embeddings is not None else None
+    if embeddings is None or (storage.is_file(manifest_path) and json.loads(storage.read_bytes(manifest_path)).get("command") == "embed"):
         side = embedded_side(embeddings if embeddings is not None else source, target, embedding, run)
         directory, spec, key = side.directory, _model_of(side, embedding["trust_remote_code"]), side.params_key
     else:
         spec = resolve_model(embedding["model"] or DEFAULT_MODEL, trust_remote_code=embedding["trust_remote_code"])
-        directory, key = str(embeddings), None
+        directory, key = storage.location(embeddings), None
     plan = plan_input(directory, "embedding", "id", text_param="embeddings", text_is_string=False)
-    if not pa.types.is_fixed_size_list(pq.read_schema(plan.pieces[0].path).field("embedding").type):
+    if not pa.types.is_fixed_size_list(storage.read_schema(plan.pieces[0].path).field("embedding").type):
         raise InputError(f"{embeddings}: 'embedding' must be a fixed-size list of floats, as kbatch embed writes")
     return directory, plan.rows, spec, key or plan.fingerprint["paths_sha256"]
 

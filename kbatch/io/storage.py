@@ -47,6 +47,22 @@ def shown(path: str | os.PathLike[str]) -> str:
     return location(path) if is_url(path) else str(Path(path))
 
 
+def read_schema(path: str):
+    """A Parquet file's Arrow schema, with its metadata."""
+    import pyarrow.parquet as pq
+
+    fs, inner = filesystem(path)
+    return pq.read_schema(inner, filesystem=fs)
+
+
+def empty_directory(path: str) -> None:
+    """``path`` as an empty directory: what it held removed (an object store's prefix: its objects)."""
+    fs, inner = filesystem(path)
+    if fs.exists(inner):
+        fs.rm(inner, recursive=True)
+    fs.makedirs(inner, exist_ok=True)
+
+
 def read_table(path: str, columns: list[str] | None = None):
     """A Parquet file or directory of them, local or in a store, as one Arrow table."""
     import pyarrow.parquet as pq

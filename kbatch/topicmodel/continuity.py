@@ -11,15 +11,15 @@ close enough to one of them; the other topics get ids no earlier run used.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from kbatch.errors import InputError
+from kbatch.io import storage
 from kbatch.topicmodel.clustering import unit_rows
 from kbatch.vectors.columns import vector_matrix
 
@@ -40,15 +40,15 @@ class PreviousTopics:
     last_id: int
 
     @classmethod
-    def read(cls, directory: str | Path) -> PreviousTopics | None:
+    def read(cls, directory: str | os.PathLike[str]) -> PreviousTopics | None:
         """``directory``'s topics, or ``None`` when it holds no complete ``topics`` output (a first run)."""
-        path = Path(directory) / "topics.parquet"
-        if not path.is_file():
+        path = storage.join(storage.location(directory), "topics.parquet")
+        if not storage.is_file(path):
             return None
-        schema = pq.read_schema(path)
+        schema = storage.read_schema(path)
         if "centroid" not in schema.names:
             raise InputError(f"{path} has no topic centroids (written by an older kbatch); run once without `previous`")
-        table = pq.read_table(path, columns=["topic", "centroid"])
+        table = storage.read_table(path, ["topic", "centroid"])
         topics = table.filter(pc.greater_equal(table.column("topic"), 0))
         if topics.num_rows == 0:
             return None

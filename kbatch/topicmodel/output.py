@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kbatch.engine.manifest import RunResult, versions
-from kbatch.io.storage import atomic_path
+from kbatch.io import storage
 
 
-def write_topics(out: Path, table: pd.DataFrame, key: str, last_id: int) -> None:
+def write_topics(out: str, table: pd.DataFrame, key: str, last_id: int) -> None:
     """``topics.parquet``, recording the largest topic id this run or any before it used, so that a
     later run never gives a new topic the id of one that is gone."""
     dimension = len(next(c for c in table["centroid"] if c is not None)) if (table.topic >= 0).any() else 0
@@ -22,8 +20,7 @@ def write_topics(out: Path, table: pd.DataFrame, key: str, last_id: int) -> None
                         ("keyword_scores", pa.list_(pa.float32())), ("representative_ids", pa.list_(pa.string())),
                         ("centroid", pa.list_(pa.float32(), dimension))],
                        metadata={b"kbatch": json.dumps({"params": key, "last_topic_id": last_id}).encode()})
-    with atomic_path(out / "topics.parquet") as tmp:
-        pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), tmp)
+    storage.write_parquet(pa.Table.from_pandas(table, schema=schema, preserve_index=False), storage.join(out, "topics.parquet"))
 
 
 def topics_manifest(params: dict, key: str, tokens: RunResult, vectors_dir: str, blocks: int, table: pd.DataFrame, metrics: dict, how: str,

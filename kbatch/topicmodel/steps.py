@@ -8,16 +8,15 @@ model's summary, counts, the topics table).
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kbatch.engine.run import follow
 from kbatch.engine.sink import PartitionSink
+from kbatch.io import storage
 from kbatch.stages.embed import Embed
 from kbatch.topicmodel import tasks
 from kbatch.topicmodel.continuity import PreviousTopics, carry_ids, public_table, public_topics
@@ -60,14 +59,13 @@ class TopicSteps:
         self.client, self.cpu, self.progress, self.seconds = cluster.client, cluster.routing.cpu, progress, seconds
 
     def find(self, blocks, inputs: tasks.Inputs, settings: tasks.FitSettings, fit_sample: int, earlier: PreviousTopics | None,
-             doc_topics: Path, key: str, describing: Describing) -> FoundTopics:
+             doc_topics: str, key: str, describing: Describing) -> FoundTopics:
         """Fit, give topics their public ids (``earlier``'s where they continue), assign every
         block into ``doc_topics``, describe and measure the topics."""
         sample, fitted, how = self.fit(blocks, inputs, settings, fit_sample)
         ids = carry_ids(self.on_worker(tasks.sample_centroids, fitted, sample).result(), earlier)
-        shutil.rmtree(doc_topics, ignore_errors=True)
-        doc_topics.mkdir(parents=True)
-        sink = PartitionSink(str(doc_topics), tasks.DOC_TOPICS, {"params": key})
+        storage.empty_directory(doc_topics)
+        sink = PartitionSink(doc_topics, tasks.DOC_TOPICS, {"params": key})
         summary = self.assign(blocks, fitted, inputs, sink, describing.representatives, ids)
         table = self.on_worker(tasks.describe_topics, summary, fitted, describing.top_words, describing.diversity,
                                describing.encoding).result()

@@ -57,6 +57,11 @@ def check_output_apart(output: str | os.PathLike[str], source) -> None:
         if file.rsplit("/", 1)[0] == out:
             raise OutputConflictError(f"output {output} is the directory of input file {file}; choose an output directory apart")
     patterns = source if isinstance(source, (list, tuple)) else [source]
+    for pattern in patterns:  # directories are read recursively: parts written below one would be read next time
+        inside = storage.location(pattern)
+        fs, path = storage.filesystem(inside)
+        if out.startswith(inside.rstrip("/") + "/") and fs.isdir(path):
+            raise OutputConflictError(f"output {output} is inside the input directory {pattern}; choose an output directory apart")
     for pattern in map(str, patterns):
         if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(storage.join(out, part_name(0)), storage.location(pattern)):
             raise OutputConflictError(f"output {output} would be read by the input pattern {pattern!r}; choose an output directory apart")

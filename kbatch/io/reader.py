@@ -115,8 +115,7 @@ def find_input_files(source) -> list[str]:
     text = storage.location(source)
     fs, inner = storage.filesystem(text)
     if fs.isdir(inner):
-        files = sorted(f for f in _listing(text, fs, inner)
-                       if storage.suffix_of(f) in FORMATS and not storage.name_of(f).startswith(("_", ".")))
+        files = sorted(f for f in _listing(text, fs, inner) if storage.suffix_of(f) in FORMATS)
         if not files:
             raise InputError(f"{text}: directory holds no .parquet, .csv, .tsv or .jsonl files")
         return files
@@ -135,8 +134,13 @@ def find_input_files(source) -> list[str]:
 
 
 def _listing(directory: str, fs, inner: str) -> list[str]:
-    """The files directly in a directory, as locations."""
-    return [_as_location(directory, fs, f) for f in fs.ls(inner, detail=False) if fs.isfile(f)]
+    """The files in a directory and its subdirectories, as locations, leaving out every name
+    (file or directory, at any depth) that starts with ``_`` or ``.``: Spark's ``_SUCCESS``,
+    ``_kbatch.json``, ``.tmp`` files mid-write, hidden folders."""
+    root = inner.rstrip("/")
+    found = fs.find(root, withdirs=False, detail=False)
+    kept = [f for f in found if not any(name.startswith(("_", ".")) for name in f[len(root):].strip("/").split("/"))]
+    return [_as_location(directory, fs, f) for f in kept]
 
 
 def _as_location(like: str, fs, inner: str) -> str:

@@ -134,7 +134,7 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
     started = started if started is not None else time.perf_counter()
     plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, command.extra_cols,
                       command.text_param, command.text_is_string, options.keep_cols)
-    check_output_apart(output, source)
+    check_output_apart(output, source, [f["path"] for f in plan.fingerprint["files"]])
     params = {"command": command.name, "input": plan.fingerprint["paths_sha256"], "text_col": options.text_col,
               "id_col": options.id_col, "partition_rows": options.partition_rows, **command.params,
               **({"keep_cols": list(options.keep_cols)} if options.keep_cols else {})}

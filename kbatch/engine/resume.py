@@ -48,12 +48,12 @@ def unchanged_partitions(cluster: Cluster, pieces: Sequence[Piece], done: dict[i
     return unchanged
 
 
-def check_output_apart(output: str | os.PathLike[str], source) -> None:
+def check_output_apart(output: str | os.PathLike[str], source, files: Sequence[str] | None = None) -> None:
     """Refuse an output that would mix with its input: part files among the input files (a
     later run would read them as input, ``overwrite`` would delete input files named like
     them), or where the input's glob would read them."""
     out = storage.location(output)
-    for file in find_input_files(source):
+    for file in files if files is not None else find_input_files(source):  # ``files``: as planned, not listed again
         if file.rsplit("/", 1)[0] == out:
             raise OutputConflictError(f"output {output} is the directory of input file {file}; choose an output directory apart")
     patterns = source if isinstance(source, (list, tuple)) else [source]

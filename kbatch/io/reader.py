@@ -27,7 +27,7 @@ __all__ = ["InputPlan", "Piece", "Span", "find_input_files", "hive_values", "pla
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_PARTITION_ROWS = 1_000
-PARALLEL_FILES = 8  # from this many files on, footers are read by a thread pool (an object store answers each in ~10 ms)
+PARALLEL_FILES = 8  # from this many files on, footers are read by a thread pool (see _planning_threads)
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ def plan_input(
               **{c: "keep_cols" for c in keep}}
     options = _Options(text_col, text_is_string, wanted, keep, partition_rows or DEFAULT_PARTITION_ROWS)
     files = find_input_files(source)
-    if len(files) >= PARALLEL_FILES:
-        with ThreadPoolExecutor(min(16, (os.cpu_count() or 1) * 4)) as pool:
+    threads = _planning_threads(files)
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
             planned = list(pool.map(lambda path: _plan_file(path, options), files))
     else:
         planned = [_plan_file(path, options) for path in files]
@@ -98,6 +99,16 @@ def hive_values(path: str) -> dict[str, str]:
     return {k: unquote(v) for k, _, v in (f.partition("=") for f in folders if "=" in f) if k}
 
 
+def _planning_threads(files: list[str]) -> int:
+    """Threads to read footers with: many for a store, where each file is a few round trips;
+    a core each for local files, which cost CPU (2,000 files of 10 rows: 0.4 s in a loop,
+    0.6 s with a pool of threads on 2 cores)."""
+    if len(files) < PARALLEL_FILES:
+        return 1
+    cores = os.cpu_count() or 1
+    return 16 if storage.is_url(files[0]) else (min(cores, 8) if cores > 2 else 1)
+
+
 def _plan_file(path: str, options: _Options) -> tuple[list[Span], int]:
     """The spans of one file (each at most a partition's rows) and its size in bytes."""
     fmt = FORMATS[storage.suffix_of(path)]
@@ -119,13 +130,13 @@ def _pack(spans: list[Span], max_rows: int, columns: tuple[str, ...]) -> list[Pi
     2,000 files of 10 rows become 20 partitions of 1,000, not 2,000 tasks."""
     pieces: list[Piece] = []
     current: list[Span] = []
-    offset = 0
+    offset = rows = 0
     for span in spans:
-        if current and (current[-1].path == span.path or sum(s.rows for s in current) + span.rows > max_rows):
+        if current and (current[-1].path == span.path or rows + span.rows > max_rows):
             pieces.append(Piece(len(pieces), tuple(current), offset, columns))
-            offset += pieces[-1].rows
-            current = []
+            offset, rows, current = offset + rows, 0, []
         current.append(span)
+        rows += span.rows
     if current:
         pieces.append(Piece(len(pieces), tuple(current), offset, columns))
     return pieces
@@ -173,6 +184,8 @@ def _as_location(like: str, fs, inner: str) -> str:
 
 
 def _size(path: str) -> int:
+    if not storage.is_url(path):
+        return os.path.getsize(path)
     fs, inner = storage.filesystem(path)
     return int(fs.size(inner))
 
@@ -202,8 +215,7 @@ def _check_pages(path: str, parquet: pq.ParquetFile, columns: list[str]) -> None
     for i in range(parquet.metadata.num_row_groups):
         rows = parquet.metadata.row_group(i).num_rows
         try:
-            for _ in parquet.iter_batches(row_groups=[i], columns=columns):
-                pass
+            parquet.read_row_group(i, columns=columns)  # a tenth of iter_batches' cost on a file of 10 rows
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{path}: rows {first}-{first + rows} cannot be read: corrupt data ({first_line(exc)})") from None
         first += rows

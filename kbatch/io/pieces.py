@@ -60,6 +60,11 @@ class Piece:
         """The first file read, for messages."""
         return self.spans[0].path
 
+    @property
+    def table(self) -> pa.Table | None:
+        """The parsed rows of a one-span text partition (as before a partition could span files)."""
+        return self.spans[0].table if len(self.spans) == 1 else None
+
 
 @dataclass(frozen=True)
 class InputPlan:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -93,8 +94,6 @@ def plan_input(
 def hive_values(path: str) -> dict[str, str]:
     """The ``key=value`` segments of a file's directories (``dt=2026-11-26/category=phone/``),
     the deepest winning; values as written (``%2F`` decoded, as Spark and pyarrow write it)."""
-    from urllib.parse import unquote
-
     folders = path.split("://", 1)[-1].split("/")[:-1]
     return {k: unquote(v) for k, _, v in (f.partition("=") for f in folders if "=" in f) if k}
 

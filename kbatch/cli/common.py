@@ -26,6 +26,8 @@ def add_input_options(
         parser.add_argument("--text-col", default="text", help=f"{text_help} (default: text)")
     parser.add_argument("--id-col", help="column copied to 'id' (default: the row number across the input)")
     parser.add_argument("--partition-rows", type=int, help=f"rows per partition (default: row groups, {partition_default})")
+    parser.add_argument("--keep-cols", type=_names, default=(),
+                        help="comma list of input columns (or key=value folder keys, e.g. dt,category) copied to the output next to id")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -65,11 +67,17 @@ def run_options(args: argparse.Namespace) -> dict:
         **({"text_col": args.text_col} if "text_col" in args else {}),
         "id_col": args.id_col,
         "partition_rows": args.partition_rows,
+        **({"keep_cols": args.keep_cols} if args.keep_cols else {}),
         "overwrite": args.overwrite,
         "cluster": cluster_file(args.cluster),
         "report": args.report,
         "progress": args.progress,
     }
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """``dt, category`` → ``("dt", "category")``."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def cluster_file(path: str | None) -> str | None:

@@ -47,6 +47,7 @@ class RunOptions:
     text_col: str = "text"
     id_col: str | None = None
     partition_rows: int | None = None
+    keep_cols: tuple[str, ...] = ()
     overwrite: bool = False
     cluster: ClusterConfig | str | os.PathLike[str] | None = None
     client: object = None
@@ -132,10 +133,11 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
     """
     started = started if started is not None else time.perf_counter()
     plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, command.extra_cols,
-                      command.text_param, command.text_is_string)
-    check_output_apart(output, source)
+                      command.text_param, command.text_is_string, options.keep_cols)
+    check_output_apart(output, source, [f["path"] for f in plan.fingerprint["files"]])
     params = {"command": command.name, "input": plan.fingerprint["paths_sha256"], "text_col": options.text_col,
-              "id_col": options.id_col, "partition_rows": options.partition_rows, **command.params}
+              "id_col": options.id_col, "partition_rows": options.partition_rows, **command.params,
+              **({"keep_cols": list(options.keep_cols)} if options.keep_cols else {})}
     key = params_key(params)
     out = OutputDir(output)
     with open_command(command.name, output, options, lambda: out.prepare(key, len(plan.pieces), options.overwrite)) as (cluster, done):
@@ -147,6 +149,7 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
             out.start_writing()
         processing = time.perf_counter()
         pipeline, metadata = command.pipeline(cluster)
+        pipeline = pipeline.keeping(options.keep_cols, plan.hive_keys)
         sink = pipeline.sink(out.location, {"params": key, **metadata})
         records = run_partitions(cluster, todo, pipeline, sink, options.progress, command.label)
         seconds["processing"] = time.perf_counter() - processing

@@ -48,15 +48,20 @@ def unchanged_partitions(cluster: Cluster, pieces: Sequence[Piece], done: dict[i
     return unchanged
 
 
-def check_output_apart(output: str | os.PathLike[str], source) -> None:
+def check_output_apart(output: str | os.PathLike[str], source, files: Sequence[str] | None = None) -> None:
     """Refuse an output that would mix with its input: part files among the input files (a
     later run would read them as input, ``overwrite`` would delete input files named like
     them), or where the input's glob would read them."""
     out = storage.location(output)
-    for file in find_input_files(source):
+    for file in files if files is not None else find_input_files(source):  # ``files``: as planned, not listed again
         if file.rsplit("/", 1)[0] == out:
             raise OutputConflictError(f"output {output} is the directory of input file {file}; choose an output directory apart")
     patterns = source if isinstance(source, (list, tuple)) else [source]
+    for pattern in patterns:  # directories are read recursively: parts written below one would be read next time
+        inside = storage.location(pattern)
+        fs, path = storage.filesystem(inside)
+        if out.startswith(inside.rstrip("/") + "/") and fs.isdir(path):
+            raise OutputConflictError(f"output {output} is inside the input directory {pattern}; choose an output directory apart")
     for pattern in map(str, patterns):
         if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(storage.join(out, part_name(0)), storage.location(pattern)):
             raise OutputConflictError(f"output {output} would be read by the input pattern {pattern!r}; choose an output directory apart")

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -54,6 +54,17 @@ class Pipeline:
         if missing:
             raise InputError(f"the output needs column(s) {', '.join(missing)}, which no stage provides")
         return {name: types[name] for name in self.writes}
+
+    def keeping(self, keep_cols: Sequence[str], hive_cols: Sequence[str] = ()) -> Pipeline:
+        """This pipeline carrying ``keep_cols`` of the input into the output, next to ``id``
+        (``hive_cols``: those read from ``key=value`` path segments, as strings)."""
+        if not keep_cols:
+            return self
+        if not hasattr(self.read, "keep_cols") or not all(stage.keeps_rows for stage in self.stages):
+            raise InputError("`keep_cols` needs a command whose output rows are its input rows (embed, tokenize, keywords)")
+        read = replace(self.read, keep_cols=tuple(keep_cols), hive_cols=tuple(hive_cols))
+        rest = tuple(c for c in self.writes if c != "id" and c not in keep_cols)
+        return Pipeline(read, self.stages, ("id", *keep_cols, *rest))
 
     def sink(self, directory: str, metadata: Mapping) -> PartitionSink:
         return PartitionSink(directory, self.columns(), metadata)

@@ -21,18 +21,23 @@ NO_VECTOR = "no_vector"
 
 @dataclass(frozen=True)
 class ReadText:
-    """``id`` (the id column, else the row number) and ``text``, plus ``extra_cols`` under their own names."""
+    """``id`` (the id column, else the row number) and ``text``, plus ``extra_cols`` and
+    ``keep_cols`` under their own names. ``hive_cols`` are the keep columns that come from
+    ``key=value`` path segments: strings, whatever a file's own column of that name holds."""
 
     text_col: str = "text"
     id_col: str | None = None
     extra_cols: tuple[str, ...] = ()
+    keep_cols: tuple[str, ...] = ()
+    hive_cols: tuple[str, ...] = ()
 
     @property
     def outputs(self) -> Mapping[str, ColumnType]:
-        return {"id": ID, "text": pa.string(), **{col: ID for col in self.extra_cols}}
+        kept = {col: pa.string() if col in self.hive_cols else ID for col in self.keep_cols}
+        return {"id": ID, **kept, "text": pa.string(), **{col: ID for col in self.extra_cols}}
 
     def __call__(self, piece: Piece) -> pd.DataFrame:
-        return read_piece(piece, self.text_col, self.id_col, self.extra_cols)
+        return read_piece(piece, self.text_col, self.id_col, self.extra_cols, self.keep_cols)
 
 
 @dataclass(frozen=True)

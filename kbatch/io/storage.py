@@ -55,12 +55,23 @@ def read_schema(path: str):
     return pq.read_schema(inner, filesystem=fs)
 
 
+def make_dirs(path: str) -> None:
+    """The directory ``path`` and its parents (nothing to do for an object store's prefix)."""
+    fs, inner = filesystem(path)
+    fs.makedirs(inner, exist_ok=True)
+
+
+def remove(path: str, recursive: bool = False) -> None:
+    """Remove ``path`` if it is there."""
+    if exists(path):
+        fs, inner = filesystem(path)
+        fs.rm(inner, recursive=recursive)
+
+
 def empty_directory(path: str) -> None:
     """``path`` as an empty directory: what it held removed (an object store's prefix: its objects)."""
-    fs, inner = filesystem(path)
-    if fs.exists(inner):
-        fs.rm(inner, recursive=True)
-    fs.makedirs(inner, exist_ok=True)
+    remove(path, recursive=True)
+    make_dirs(path)
 
 
 def read_table(path: str, columns: list[str] | None = None):
@@ -109,6 +120,11 @@ def version(path: str) -> tuple:
     return (str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("mtime") or ""), info.get("size"))
 
 
+def exists(path: str) -> bool:
+    fs, inner = filesystem(path)
+    return fs.exists(inner)
+
+
 def is_file(path: str) -> bool:
     fs, inner = filesystem(path)
     return fs.isfile(inner)
@@ -129,8 +145,7 @@ def write_parquet(table, path: str) -> None:
     """``table`` as the Parquet file ``path``, which appears whole or not at all."""
     import pyarrow.parquet as pq
 
-    fs, inner = filesystem(path)
-    fs.makedirs(inner.rsplit("/", 1)[0], exist_ok=True)
+    make_dirs(path.rsplit("/", 1)[0])
     with atomic_write(path) as handle:
         pq.write_table(table, handle)
 

@@ -42,7 +42,6 @@ class OutputDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.location = storage.location(path)
-        self.fs, self._inner = storage.filesystem(self.location)
 
     @property
     def manifest_path(self) -> str:
@@ -57,9 +56,9 @@ class OutputDir:
         Results made with other parameters (another model, input or option) are refused
         unless ``overwrite``, in which case kbatch's own files are removed first.
         """
-        if self.fs.exists(self._inner) and not self.fs.isdir(self._inner):
+        if storage.exists(self.location) and not storage.is_dir(self.location):
             raise OutputConflictError(f"output {self.location} exists and is not a directory")
-        self.fs.makedirs(self._inner, exist_ok=True)
+        storage.make_dirs(self.location)
         if overwrite:
             self._clear()
             return {}
@@ -67,7 +66,7 @@ class OutputDir:
         if previous is not None and previous != params_key:
             raise self._conflict()
         done, gone = {}, []
-        for file in self._files("part-*.parquet"):
+        for file in storage.glob(self.location, "part-*.parquet"):
             meta = read_kbatch_metadata(file)
             if meta is None or meta.get("params") != params_key:
                 raise self._conflict()
@@ -79,31 +78,20 @@ class OutputDir:
         if gone:
             self.start_writing()
         for file in gone:
-            self._remove(file)
+            storage.remove(file)
         return done
 
     def start_writing(self) -> None:
         """Withdraw the manifest before any part changes: until this run writes its own, the
         output does not claim to be complete."""
-        self._remove(self.manifest_path)
+        storage.remove(self.manifest_path)
 
     def write_manifest(self, manifest: dict) -> None:
         with storage.atomic_write(self.manifest_path) as handle:
             handle.write((json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
-    def _files(self, pattern: str) -> list[str]:
-        """The files of this directory whose names match ``pattern``, as locations, sorted."""
-        found = self.fs.glob(storage.join(self._inner, pattern))
-        return sorted(storage.join(self.location, storage.name_of(f)) for f in found)
-
-    def _remove(self, location: str) -> None:
-        fs, inner = storage.filesystem(location)
-        if fs.exists(inner):
-            fs.rm(inner)
-
     def _manifest_params(self) -> str | None:
-        fs, inner = storage.filesystem(self.manifest_path)
-        if not fs.isfile(inner):
+        if not storage.is_file(self.manifest_path):
             return None
         try:
             return json.loads(storage.read_bytes(self.manifest_path).decode("utf-8")).get("params_key")
@@ -111,8 +99,8 @@ class OutputDir:
             raise OutputConflictError(f"{self.manifest_path} is unreadable; rerun with `overwrite` to replace the output") from None
 
     def _clear(self) -> None:
-        for file in [*self._files("part-*.parquet"), *self._files(".*.tmp"), self.manifest_path]:
-            self._remove(file)
+        for file in [*storage.glob(self.location, "part-*.parquet"), *storage.glob(self.location, ".*.tmp"), self.manifest_path]:
+            storage.remove(file)
 
     def _conflict(self) -> OutputConflictError:
         return OutputConflictError(

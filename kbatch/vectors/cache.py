@@ -47,8 +47,7 @@ class EmbeddingCache:
         """The cache for vectors made with ``vectors`` (model fingerprint, pooling, quantization, precision)."""
         key = params_key({k: vectors.get(k) for k in ("model", "pooling", "quantize", "precision")})
         directory = storage.join(storage.location(root), key)
-        fs, inner = storage.filesystem(directory)
-        fs.makedirs(inner, exist_ok=True)
+        storage.make_dirs(directory)
         return cls(directory, tuple(storage.name_of(f) for f in storage.glob(directory, "part-*.parquet")))
 
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

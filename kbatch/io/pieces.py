@@ -7,7 +7,7 @@ partitions of about ``partition_rows`` rows, not one partition (and one task) pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -104,35 +104,41 @@ def read_piece_table(piece: Piece, columns: Sequence[str]) -> pa.Table:
     if any(span.table is not None for span in piece.spans):
         return _concat(piece.spans, columns)
     # Files of a few rows each: keep the whole partition, which the digest reads again.
-    versions = tuple(storage.version(path) for path in dict.fromkeys(span.path for span in piece.spans))
+    versions = tuple(storage.version(path) for path in _paths(piece.spans))
     return _read_spans(piece.spans, tuple(dict.fromkeys(columns)), versions)
+
+
+def _paths(spans: Sequence[Span]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(span.path for span in spans))
 
 
 @worker_cache(2)
 def _read_spans(spans: tuple[Span, ...], columns: tuple[str, ...], versions: tuple) -> pa.Table:
     """The rows of Parquet spans of several files, kept for the partition's digest (``versions``
-    of the files in the key, as in :func:`_read_row_group`)."""
-    return _concat(spans, columns)
+    of the files in the key, as in :func:`_read_row_group`, and not asked for again per span)."""
+    return _concat(spans, columns, dict(zip(_paths(spans), versions, strict=True)))
 
 
-def _concat(spans: Sequence[Span], columns: Sequence[str]) -> pa.Table:
+def _concat(spans: Sequence[Span], columns: Sequence[str], versions: Mapping[str, tuple] | None = None) -> pa.Table:
     try:
-        return pa.concat_tables([_read_span(span, columns) for span in spans], promote_options="permissive")
+        tables = [_read_span(span, columns, (versions or {}).get(span.path)) for span in spans]
+        return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowException, TypeError) as exc:
         paths = ", ".join(dict.fromkeys(span.path for span in spans))
         raise InputError(f"{spans[0].path}: its columns do not match those of the files read with it ({paths}): "
                          f"{first_line(exc)}") from None
 
 
-def _read_span(span: Span, columns: Sequence[str]) -> pa.Table:
-    """One span's rows; its hive values as string columns, in the order of ``columns``."""
+def _read_span(span: Span, columns: Sequence[str], version: tuple | None = None) -> pa.Table:
+    """One span's rows; its hive values as string columns, in the order of ``columns``
+    (``version``: the file's, when the caller already has it)."""
     hive = dict(span.hive)
     wanted = tuple(dict.fromkeys(c for c in columns if c not in hive))
     if span.table is not None:
         table = span.table
     else:
         try:
-            group = _read_row_group(span.path, span.row_group, wanted, storage.version(span.path))
+            group = _read_row_group(span.path, span.row_group, wanted, version or storage.version(span.path))
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{span.path}: cannot read rows {span.start}-{span.stop} ({first_line(exc)})") from None
         table = group.slice(span.start, span.rows)

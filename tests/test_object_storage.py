@@ -15,7 +15,7 @@ import pytest
 
 from kbatch import embed, match, tokenize, topics
 from kbatch.engine.config import ClusterConfig
-from kbatch.errors import OutputLockedError
+from kbatch.errors import OutputConflictError, OutputLockedError
 from kbatch.io.lock import output_lock
 from kbatch.vectors.columns import vector_matrix
 
@@ -142,3 +142,12 @@ def test_topics_on_s3_keep_their_ids_the_next_night(s3):
     assert len(pd.read_parquet(s3.path("topics/night-1/doc_topics"))) == 200
     assert second.manifest["topic_ids"]["kept"] >= 4  # the same corpus: its topics continue under last night's ids
     assert s3.fs.exists(s3.path("topics/night-2/topics.parquet")) and not s3.fs.exists(s3.path("topics/night-2.lock"))
+
+
+def test_an_output_among_the_inputs_on_s3_is_refused_before_anything_runs(reviews, s3):
+    put_parquet(s3, "data/part-0.parquet", reviews.head(10), row_group_size=10)
+    with pytest.raises(OutputConflictError, match="inside the input directory"):
+        tokenize(s3.path("data"), s3.path("data/tokens"), cluster=ONE_WORKER, progress=False)
+    with pytest.raises(OutputConflictError, match="is the directory of input file"):
+        tokenize(s3.path("data/part-0.parquet"), s3.path("data"), cluster=ONE_WORKER, progress=False)
+    assert s3.fs.ls(s3.path("data"), detail=False) == [f"{s3.name}/data/part-0.parquet"]  # nothing written, no lock left

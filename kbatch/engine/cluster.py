@@ -18,10 +18,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 import dask
 
@@ -107,13 +109,14 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
                 )
             client = Client(local)
             torch_threads = config.torch_threads_per_worker(local_workers=n_workers)
-            gpu_workers = _start_gpu_workers(config, local.scheduler_address, log)
-            if gpu_workers is not None:
-                client.wait_for_workers(n_workers + gpu_workers.gpus, timeout=GPU_START_SECONDS)
     except OSError as exc:
         where = config.address or "a local cluster"
         raise ClusterError(f"cannot start or reach {where}: {exc}") from None
     try:
+        if local is not None:
+            gpu_workers = _start_gpu_workers(config, local.scheduler_address, log)
+            if gpu_workers is not None:
+                gpu_workers.wait_joined(client, n_workers + gpu_workers.gpus)
         workers = client.scheduler_info(n_workers=-1)["workers"]
         if not workers:
             raise ClusterError(f"the scheduler at {config.address} has no workers; start some with 'dask worker {config.address}'")
@@ -149,10 +152,29 @@ GPU_START_SECONDS = 180
 
 @dataclass
 class GPUWorkers:
-    """The ``dask cuda worker`` process kbatch started (it runs one worker per GPU)."""
+    """The ``dask cuda worker`` process kbatch started (it runs one worker per GPU); its
+    output goes to ``errors``, read when it exits before its workers join."""
 
     process: subprocess.Popen
     gpus: int
+    errors: IO[bytes]
+
+    def wait_joined(self, client, workers: int, timeout: float = GPU_START_SECONDS) -> None:
+        """Wait until the cluster has ``workers`` workers; a worker process that dies while
+        starting (a broken CUDA install, a wrong flag) fails at once with its last line."""
+        deadline = time.monotonic() + timeout
+        while len(client.scheduler_info(n_workers=-1)["workers"]) < workers:
+            if self.process.poll() is not None:
+                raise ClusterError(f"the dask-cuda worker exited with code {self.process.returncode} before "
+                                   f"joining: {self._last_line()}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the dask-cuda worker did not join within {timeout:.0f} s: {self._last_line()}")
+            time.sleep(0.2)
+
+    def _last_line(self) -> str:
+        self.errors.seek(0)
+        lines = [line.strip() for line in self.errors.read().decode(errors="replace").splitlines() if line.strip()]
+        return lines[-1] if lines else "it printed nothing"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -160,6 +182,7 @@ class GPUWorkers:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.errors.close()
 
 
 def _start_gpu_workers(config: ClusterConfig, address: str, log) -> GPUWorkers | None:
@@ -177,12 +200,15 @@ def _start_gpu_workers(config: ClusterConfig, address: str, log) -> GPUWorkers |
         print(f"kbatch: warning: {gpus} GPU(s) visible but dask-cuda is not installed; encoding on CPU workers "
               "(pip install 'kbatch[gpu]')", file=log)
         return None
-    environ = {**os.environ, **_worker_environ(), "CUDA_VISIBLE_DEVICES": ",".join(visible_devices()[:gpus])}
+    # Dask's pre-spawn environment holds numbers (OMP_NUM_THREADS: 1); a process's must be strings.
+    spawn = {name: str(value) for name, value in _worker_environ().items()}
+    environ = {**os.environ, **spawn, "CUDA_VISIBLE_DEVICES": ",".join(visible_devices()[:gpus])}
     command = [sys.executable, "-m", "dask", "cuda", "worker", address, "--resources", "GPU=1", "--nthreads", "1",
                "--name", "gpu", "--death-timeout", "60", "--host", LOOPBACK, "--no-dashboard",
                "--preload", "kbatch.engine.logs"]  # its output goes to the run's log, Ctrl-C to the client
-    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return GPUWorkers(process, gpus)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (GPUWorkers.stop closes it)
+    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=errors)
+    return GPUWorkers(process, gpus, errors)
 
 
 def _worker_environ() -> dict:

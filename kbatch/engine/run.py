@@ -2,8 +2,8 @@
 
 A :class:`Pipeline` is a source, stages and a sink. :func:`plan_tasks` cuts its stages
 into runs of one routed resource: on a cluster with GPU workers, embed's read, normalize
-and subword stages are one CPU task and encode plus write one GPU task, so only token ids
-travel; where encoding also goes to CPU workers the whole chain is one task and the
+and subword stages are one CPU task, encode one GPU task and the write a CPU task again, so
+only token ids and vectors travel; where encoding also goes to CPU workers the whole chain is one task and the
 partition never leaves its worker. Results stream back as partitions complete, driving
 the progress bar.
 """
@@ -79,7 +79,8 @@ class Task:
 
 
 def plan_tasks(stages: Sequence[Stage], routing: Routing) -> list[Task]:
-    """``stages`` cut where the routed resource changes (the read always runs on CPU workers)."""
+    """``stages`` cut where the routed resource changes (the read, and the write after GPU
+    stages, run on CPU workers)."""
     tasks: list[Task] = [Task((), routing.of("CPU"))]
     for stage in stages:
         resources = routing.of(stage.resource)
@@ -87,6 +88,11 @@ def plan_tasks(stages: Sequence[Stage], routing: Routing) -> list[Task]:
             tasks[-1] = Task((*tasks[-1].stages, stage), resources)
         else:
             tasks.append(Task((stage,), resources))
+    if routing.has_gpus and tasks[-1].resources == routing.gpu:
+        # A GPU worker's one thread is for the GPU: a CPU worker writes the part, so the next
+        # partition's encoding does not wait for this one's Parquet write (measured on an H200:
+        # the write was 44% of the GPU worker's time with 1,000-row partitions).
+        tasks.append(Task((), routing.of("CPU")))
     return tasks
 
 

@@ -75,3 +75,16 @@ def test_every_cluster_key_is_shown_to_users():
     for key in CLUSTER_KEYS:
         assert re.search(rf"^# {key}:", example, re.MULTILINE), f"cluster.yaml has no commented example of {key!r}"
         assert f"`{key}" in section, f"README's cluster.yaml section does not mention {key!r}"
+
+
+def test_storage_options_are_a_mapping_of_protocols_to_options(tmp_path):
+    (tmp_path / "cluster.yaml").write_text("storage_options: {s3: {endpoint_url: 'http://127.0.0.1:9000'}}\n")
+    assert load_cluster_config(tmp_path / "cluster.yaml").storage_options == {"s3": {"endpoint_url": "http://127.0.0.1:9000"}}
+    for wrong in ("storage_options: http://127.0.0.1:9000", "storage_options: {s3: http://127.0.0.1:9000}",
+                  "storage_options: {'s3://': {anon: true}}"):
+        (tmp_path / "cluster.yaml").write_text(wrong + "\n")
+        with pytest.raises(ClusterError, match="storage_options"):
+            load_cluster_config(tmp_path / "cluster.yaml")
+    job = ClusterConfig(storage_options={"s3": {"endpoint_url": "a", "anon": False}})
+    assert job.with_storage_options({"s3": {"endpoint_url": "b"}, "gcs": {"token": "anon"}}).storage_options == {
+        "s3": {"endpoint_url": "b", "anon": False}, "gcs": {"token": "anon"}}

@@ -135,7 +135,7 @@ def test_last_night_is_this_jobs_night_and_not_a_copy_or_a_stranger(tmp_path):
     (nights / "2026-11-22").mkdir()
     (nights / "2026-11-22" / "_run.json").write_text("{not json")
 
-    assert previous_night(job, NIGHT) == nights / "2026-11-24"
+    assert previous_night(job, NIGHT) == str(nights / "2026-11-24")
     assert previous_night(job, "2026-11-24") is None
 
 

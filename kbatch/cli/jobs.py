@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kbatch.cli.common import add_command, add_debug_option
 from kbatch.errors import InputError
+from kbatch.io import storage
 
 RUN_EXAMPLES = """\
 examples:
@@ -78,7 +79,7 @@ def schedule_command(args: argparse.Namespace) -> int:
     job = load_job(args.job)
     if job.schedule is None:
         raise InputError(f"job file {args.job} has no 'schedule:' (cron and timezone)")
-    command = [sys.executable, "-m", "kbatch", "run", str(Path(args.job).resolve()), "--no-progress"]
+    command = [sys.executable, "-m", "kbatch", "run", storage.location(args.job), "--no-progress"]
     if args.foreground:
         first = job.schedule.next_after(datetime.now(timezone.utc))
         print(f"kbatch schedule: {job.name} runs at {job.schedule.cron} ({job.schedule.timezone}); first run at {first.isoformat()}",

@@ -20,17 +20,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import dask
+from distributed import WorkerPlugin
 
 from kbatch.caches import WorkerCaches
 from kbatch.engine.config import LOOPBACK, ClusterConfig, visible_devices
 from kbatch.engine.main_guard import check_main_guard
 from kbatch.errors import ClusterError
+from kbatch.io import storage
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
         if not workers:
             raise ClusterError(f"the scheduler at {config.address} has no workers; start some with 'dask worker {config.address}'")
         client.register_plugin(WorkerCaches())
+        if config.storage_options:
+            storage.configure(config.storage_options)
+            client.register_plugin(StorageOptions(config.storage_options))
         link = client.dashboard_link if _has_dashboard(client) else None
         print(f"kbatch: dashboard {link}" if link else "kbatch: no dashboard (install bokeh to get one)", file=log)
         yield Cluster(
@@ -139,11 +144,39 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
             local.close()
 
 
+class StorageOptions(WorkerPlugin):
+    """``storage_options`` of the cluster file on every worker, those that join later too:
+    workers open inputs and outputs themselves. Removed with the run's end on a cluster
+    kbatch did not start, which restores each worker's own settings."""
+
+    name = "kbatch-storage-options"
+
+    def __init__(self, options: Mapping[str, Mapping[str, Any]]) -> None:
+        self.options = {protocol: dict(settings) for protocol, settings in options.items()}
+
+    def setup(self, worker: Any) -> None:
+        import fsspec.config
+
+        self.before = {protocol: fsspec.config.conf.get(protocol) for protocol in self.options}
+        storage.configure(self.options)
+
+    def teardown(self, worker: Any) -> None:
+        import fsspec.config
+
+        for protocol, settings in self.before.items():
+            if settings is None:
+                fsspec.config.conf.pop(protocol, None)
+            else:
+                fsspec.config.conf[protocol] = settings
+
+
 def _release_caches(client) -> None:
     """On workers kbatch did not start, drop its models, analyzers and vectors, and give their
     GPU memory back: removing the plugin that owns them runs its teardown on every worker."""
     with contextlib.suppress(Exception):  # a worker that went away has nothing left to free
         client.unregister_worker_plugin(WorkerCaches.name)
+    with contextlib.suppress(Exception):  # not registered: the cluster file set no storage options
+        client.unregister_worker_plugin(StorageOptions.name)
 
 
 # Seconds for dask-cuda workers to start and join (CUDA context creation included).

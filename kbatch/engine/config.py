@@ -15,7 +15,8 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -73,6 +74,7 @@ class ClusterConfig:
     memory_limit: str | int = CLUSTER_DEFAULTS["memory_limit"]
     dashboard_address: str = CLUSTER_DEFAULTS["dashboard_address"]
     gpu_workers: int | str = CLUSTER_DEFAULTS["gpu_workers"]
+    storage_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(CLUSTER_DEFAULTS["storage_options"]))
 
     def __post_init__(self) -> None:
         most = MOST_PER_CORE * (os.cpu_count() or 1)
@@ -86,6 +88,12 @@ class ClusterConfig:
             _check_address(self.address)
         _memory_bytes(self.memory_limit)
         _dashboard(self.dashboard_address)
+        check_storage_options(self.storage_options, "storage_options", ClusterError)
+
+    def with_storage_options(self, options: Mapping[str, Mapping[str, Any]]) -> ClusterConfig:
+        """This configuration with ``options`` (a job file's) over its own, protocol by protocol."""
+        merged = {p: {**self.storage_options.get(p, {}), **options.get(p, {})} for p in {*self.storage_options, *options}}
+        return replace(self, storage_options=merged)
 
     @property
     def memory_bytes(self) -> int | None:
@@ -130,6 +138,18 @@ class ClusterConfig:
         if local_workers is None:
             return None
         return max(1, (cores or os.cpu_count() or 1) // max(1, local_workers))
+
+
+def check_storage_options(options: object, key: str, error: type[Exception]) -> None:
+    """``options`` must map protocol names (``s3``, ``gcs``, ...) to mappings of option names:
+    anything else is an error naming ``key``."""
+    if not isinstance(options, Mapping):
+        raise error(f"{key} must be a mapping of protocols (s3, gcs, ...) to their options, got {options!r}")
+    for protocol, settings in options.items():
+        if not (isinstance(protocol, str) and protocol.isidentifier()) or not isinstance(settings, Mapping):
+            raise error(f"{key}: {protocol!r} must be a protocol name (s3, gcs, ...) with a mapping of options")
+        if not all(isinstance(name, str) for name in settings):
+            raise error(f"{key}: the options of {protocol!r} must be named")
 
 
 def visible_devices() -> list[str]:

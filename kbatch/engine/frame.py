@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -101,8 +102,7 @@ def open_command(command: str, output: str | os.PathLike[str], options: RunOptio
     try:
         with _locked(output):
             prepared = prepare()
-            config = options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
-            with connect(config, options.client, options.log) as cluster, performance_report(options.report):
+            with connect(_cluster_config(options), options.client, options.log) as cluster, performance_report(options.report):
                 yield cluster, prepared
     finally:
         current_step.reset(token)
@@ -124,6 +124,10 @@ def _locked(output: str | os.PathLike[str]) -> Iterator[None]:
         _held.reset(token)
 
 
+def _cluster_config(options: RunOptions) -> ClusterConfig:
+    return options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
+
+
 def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str], options: RunOptions,
                     started: float | None = None) -> RunResult:
     """Run ``command`` over the partitions of ``source`` not yet complete in ``output``.
@@ -132,6 +136,8 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
     embedding a match's sides, count it in the total.
     """
     started = started if started is not None else time.perf_counter()
+    if options.client is None:  # a client passed in came with its storage set up
+        storage.configure(_cluster_config(options).storage_options)
     plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, command.extra_cols,
                       command.text_param, command.text_is_string, options.keep_cols)
     check_output_apart(output, source, [f["path"] for f in plan.fingerprint["files"]])
@@ -217,5 +223,19 @@ def performance_report(path):
         return contextlib.nullcontext()
     from distributed import performance_report
 
+    if storage.is_url(path):
+        return _uploaded_performance_report(os.fspath(path))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return performance_report(filename=str(path))
+
+
+@contextmanager
+def _uploaded_performance_report(url: str) -> Iterator[None]:
+    """Dask writes its report to a local file: write it to a temporary one, then upload it."""
+    from distributed import performance_report
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = os.path.join(folder, storage.name_of(url))
+        with performance_report(filename=local):
+            yield
+        storage.write_bytes(url, Path(local).read_bytes())

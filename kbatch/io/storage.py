@@ -4,7 +4,8 @@
 A location is a string: an absolute local path, or a URL. :func:`location` makes one in the
 client, before anything is submitted, so a relative path means the client's directory even
 on a worker that runs elsewhere. Credentials and endpoints come from where each store's
-library looks (for S3: the environment, ``~/.aws``), in the client and in every worker.
+library looks (for S3: the environment, ``~/.aws``), in the client and in every worker, or
+from ``storage_options:`` in a cluster or job file (:func:`configure`).
 
 Object stores have no rename: :func:`atomic_write` writes a local file beside its target and
 renames it, but an object in one upload that is completed only when the write succeeded, so
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -92,6 +93,40 @@ def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
                          f"pip install 'kbatch[{scheme}]' (or the fsspec package for {scheme})") from None
 
 
+def configure(options: Mapping[str, Mapping[str, Any]]) -> None:
+    """Make ``options`` (per protocol: ``{"s3": {"endpoint_url": ...}}``) the defaults of every
+    file system this process opens from now on, as fsspec's own configuration does."""
+    import fsspec.config
+
+    for protocol, settings in options.items():
+        fsspec.config.conf[protocol] = {**fsspec.config.conf.get(protocol, {}), **settings}
+
+
+def matching(pattern: str) -> list[str]:
+    """The locations a glob ``pattern`` (local or a URL) matches, sorted."""
+    url = is_url(pattern)
+    fs, inner = filesystem(pattern if url else str(Path(pattern).expanduser().absolute()))
+    protocol = pattern.split("://", 1)[0] + "://" if url else ""
+    return sorted(protocol + found if url else found for found in fs.glob(inner))
+
+
+def find_named(directory: str, name: str) -> list[str]:
+    """Every file called ``name`` at any depth under ``directory``, as locations, sorted."""
+    fs, inner = filesystem(directory)
+    if not fs.isdir(inner):
+        return []
+    base = location(directory)
+    found = fs.find(inner)
+    root = fs._strip_protocol(inner).rstrip("/")
+    return sorted(join(base, *f[len(root):].strip("/").split("/")) for f in found if f.rsplit("/", 1)[-1] == name)
+
+
+def within(path: str, folder: str) -> bool:
+    """Whether the location ``path`` is ``folder`` or lies under it (links resolved locally)."""
+    inner, outer = location(path), location(folder)
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
+
+
 def join(base: str, *names: str) -> str:
     """``names`` under the location ``base``."""
     if is_url(base):
@@ -148,6 +183,14 @@ def write_parquet(table, path: str) -> None:
     make_dirs(path.rsplit("/", 1)[0])
     with atomic_write(path) as handle:
         pq.write_table(table, handle)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """``data`` as the file ``path``, all or nothing (:func:`atomic_write`), parents made locally."""
+    if not is_url(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        handle.write(data)
 
 
 def read_bytes(path: str) -> bytes:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+
+from kbatch.io import storage
+
+# A night's record: its commit marker, and on an object store the record of a night not complete.
+RECORDS = ("_run.json", "_run.partial.json")
 
 
 def find_runs(directory: str | os.PathLike[str]) -> list[dict]:
-    """Every run manifest under ``directory`` (finished outputs and ``.partial`` ones), oldest first."""
+    """Every run manifest under ``directory`` (local or a URL): finished nights, and unfinished
+    ones (``.partial`` folders, ``_run.partial.json`` on a store), oldest first."""
     runs = []
-    for path in Path(directory).rglob("_run.json"):
-        try:
-            run = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        runs.append({**run, "path": str(path.parent)})
+    for name in RECORDS:
+        for path in storage.find_named(os.fspath(directory), name):
+            try:
+                run = json.loads(storage.read_bytes(path))
+            except (OSError, json.JSONDecodeError):
+                continue
+            runs.append({**run, "path": path.rsplit("/", 1)[0] if storage.is_url(path) else os.path.dirname(path)})
     return sorted(runs, key=lambda r: (r.get("date", ""), r.get("started_at", "")))
 
 

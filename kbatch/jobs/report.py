@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks, topic_counts
-from kbatch.io.storage import atomic_path
+from kbatch.io import storage
 
 STATUS_COLOURS = {"complete": "#2e7d32", "reused": "#1565c0", "failed": "#c62828", "skipped": "#9e9e9e"}
 UNKNOWN_COLOUR = "#616161"
@@ -37,18 +37,17 @@ def write_run_report(path: str | os.PathLike[str], run: dict) -> str:
 
     Written atomically so a reader never sees half a page, even when the next run overwrites it.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        tmp.write_text(_page(run, target.parent), encoding="utf-8")
-    return str(target)
+    target = os.fspath(path)
+    folder = target.rsplit("/", 1)[0] if storage.is_url(target) else str(Path(target).parent)
+    storage.write_bytes(target, _page(run, folder).encode("utf-8"))
+    return target
 
 
 def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _page(run: dict, folder: Path) -> str:
+def _page(run: dict, folder: str) -> str:
     steps = run.get("steps") or []
     title = f"{run.get('job') or 'run'} {run.get('date') or ''}".strip()
     sections = [
@@ -69,7 +68,7 @@ def _page(run: dict, folder: Path) -> str:
 # --- header and table -------------------------------------------------------------------------------------------------
 
 
-def _header(run: dict, folder: Path) -> str:
+def _header(run: dict, folder: str) -> str:
     span = f"{_e(run.get('started_at') or MISSING)} → {_e(run.get('finished_at') or MISSING)}"
     facts = [
         f"status {_badge(run.get('status'))}",
@@ -91,7 +90,7 @@ def _status_colour(status: str | None) -> str:
     return STATUS_COLOURS.get(status or "", UNKNOWN_COLOUR)
 
 
-def _performance(report: str | None, folder: Path) -> list[str]:
+def _performance(report: str | None, folder: str) -> list[str]:
     """The performance report, linked when it is there to open: the dashboard's pictures of this run, kept after it.
 
     The dashboard closes with the run's cluster, so a link to it would be dead by the time anyone reads this page. The link
@@ -99,7 +98,7 @@ def _performance(report: str | None, folder: Path) -> list[str]:
     """
     if not report:
         return []
-    if not (folder / report).is_file():
+    if not storage.is_file(storage.join(folder, report)):
         return [f"{PERFORMANCE}: {_e(report)} was not written next to this page"]
     return [f'<a href="{html.escape(quote(report), quote=True)}">{PERFORMANCE}</a> ({PERFORMANCE_WHAT})']
 

@@ -14,12 +14,15 @@ else, and the date is a real ``YYYY-MM-DD`` date.
     schedule: {cron: "0 2 * * *", timezone: Asia/Seoul}
     cluster: cluster.yaml              # optional; default: a local cluster (never the cwd cron starts in)
     cache: out/cache                   # optional embedding cache shared by every night
+    storage_options: {s3: {endpoint_url: "http://minio:9000"}}   # optional, over the cluster file's
     inputs:
       offers: data/offers/{date}.parquet
       catalog: data/catalog.parquet
     steps:
       - {name: matches, command: match, left: offers, right: catalog, options: {text_col: title, top_k: 5}}
     output: out/nightly/{date}         # each step writes OUTPUT/<step name>
+
+Every path (the job file too) may be a URL (``s3://bucket/nights/{date}``).
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from pathlib import Path
 
 import yaml
 
+from kbatch.engine.config import check_storage_options
 from kbatch.engine.frame import RunOptions
 from kbatch.errors import InputError
+from kbatch.io import storage
 from kbatch.jobs.schedule import Schedule
 
-JOB_KEYS = ("name", "schedule", "cluster", "cache", "inputs", "steps", "output")
+JOB_KEYS = ("name", "schedule", "cluster", "cache", "storage_options", "inputs", "steps", "output")
 STEP_KEYS = ("name", "command", "input", "left", "right", "embeddings", "options")
 # Which references each command takes: the first is required.
 COMMAND_SOURCES = {
@@ -74,15 +79,17 @@ class Job:
     schedule: Schedule | None = None
     cluster: str | None = None
     cache: str | None = None
+    storage_options: dict = field(default_factory=dict)
 
-    def output_for(self, date: str) -> Path:
-        return Path(self.output.format(date=check_date(date)))
+    def output_for(self, date: str) -> str:
+        """The location of ``date``'s night."""
+        return storage.location(self.output.format(date=check_date(date)))
 
     def inputs_for(self, date: str) -> dict[str, str]:
         """Input paths of ``date``; a missing one is an error naming it."""
         paths = {name: path.format(date=check_date(date)) for name, path in self.inputs.items()}
         for name, path in paths.items():
-            if not Path(path).exists():
+            if not storage.exists(path):
                 raise InputError(f"job {self.name}: input {name!r} ({path}) does not exist")
         return paths
 
@@ -91,7 +98,7 @@ def load_job(path: str | os.PathLike[str]) -> Job:
     """Read and validate a job file."""
     where = f"job file {path}"
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.safe_load(storage.read_bytes(os.fspath(path)).decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"{where} does not exist") from None
     except yaml.YAMLError as exc:
@@ -109,8 +116,10 @@ def load_job(path: str | os.PathLike[str]) -> Job:
     if raw.get("schedule") is not None:
         timing = _mapping(raw["schedule"], f"{where}: schedule", ("cron", "timezone"), required=("cron",))
         schedule = Schedule.parse(str(timing["cron"]), str(timing.get("timezone", "UTC")))
+    options = raw.get("storage_options") or {}
+    check_storage_options(options, f"{where}: storage_options", InputError)
     return Job(name, str(path), inputs, tuple(steps), _output(raw["output"], f"{where}: 'output'"),
-               schedule, _optional_str(raw.get("cluster")), _cache(raw.get("cache"), f"{where}: 'cache'"))
+               schedule, _optional_str(raw.get("cluster")), _cache(raw.get("cache"), f"{where}: 'cache'"), dict(options))
 
 
 def check_date(date: str) -> str:

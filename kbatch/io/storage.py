@@ -6,6 +6,11 @@ client, before anything is submitted, so a relative path means the client's dire
 on a worker that runs elsewhere. Credentials and endpoints come from where each store's
 library looks (for S3: the environment, ``~/.aws``), in the client and in every worker.
 
+A store's client keeps the listings it has made (fsspec's listings cache), but the workers
+write where the client listed: each function here that looks at what may have changed
+(:func:`exists`, :func:`glob`, :func:`read_table`...) drops the listings of its path first
+(:func:`fresh`), so it sees the objects written since.
+
 Object stores have no rename: :func:`atomic_write` writes a local file beside its target and
 renames it, but an object in one upload that is completed only when the write succeeded, so
 a reader never sees half a file under its final name either way.
@@ -64,7 +69,7 @@ def make_dirs(path: str) -> None:
 def remove(path: str, recursive: bool = False) -> None:
     """Remove ``path`` if it is there."""
     if exists(path):
-        fs, inner = filesystem(path)
+        fs, inner = fresh(path)
         fs.rm(inner, recursive=recursive)
 
 
@@ -78,7 +83,7 @@ def read_table(path: str, columns: list[str] | None = None):
     """A Parquet file or directory of them, local or in a store, as one Arrow table."""
     import pyarrow.parquet as pq
 
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return pq.read_table(inner, filesystem=fs, columns=columns)
 
 
@@ -90,6 +95,14 @@ def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
         scheme = path.split("://", 1)[0]
         raise InputError(f"{path}: reading {scheme}:// needs {exc.name or 'its fsspec package'}: "
                          f"pip install 'kbatch[{scheme}]' (or the fsspec package for {scheme})") from None
+
+
+def fresh(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """:func:`filesystem`, with its cached listings of ``path`` and of the directories above
+    dropped: another process (a worker) may have written there since they were made."""
+    fs, inner = filesystem(path)
+    fs.invalidate_cache(inner)
+    return fs, inner
 
 
 def join(base: str, *names: str) -> str:
@@ -121,23 +134,23 @@ def version(path: str) -> tuple:
 
 
 def exists(path: str) -> bool:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return fs.exists(inner)
 
 
 def is_file(path: str) -> bool:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return fs.isfile(inner)
 
 
 def is_dir(path: str) -> bool:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return fs.isdir(inner)
 
 
 def glob(directory: str, pattern: str) -> list[str]:
     """The files in ``directory`` whose names match ``pattern``, as locations, sorted."""
-    fs, inner = filesystem(directory)
+    fs, inner = fresh(directory)
     return sorted(join(directory, name_of(found)) for found in fs.glob(f"{inner.rstrip('/')}/{pattern}"))
 
 
@@ -151,7 +164,7 @@ def write_parquet(table, path: str) -> None:
 
 
 def read_bytes(path: str) -> bytes:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     with fs.open(inner, "rb") as handle:
         return handle.read()
 

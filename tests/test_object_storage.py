@@ -20,6 +20,7 @@ from kbatch import embed, match, tokenize, topics
 from kbatch.engine.config import ClusterConfig
 from kbatch.errors import OutputConflictError, OutputLockedError
 from kbatch.io.lock import output_lock
+from kbatch.io.writer import part_name
 from kbatch.vectors.columns import vector_matrix
 
 ONE_WORKER = ClusterConfig(n_workers=1, dashboard_address=":0")
@@ -209,7 +210,7 @@ def runs(tmp_path):
 
 
 def parts_on(bucket, output: str) -> list[str]:
-    return bucket.fs.glob(f"{output}/part-*.parquet", refresh=True)
+    return [f"s3://{part}" for part in bucket.fs.glob(f"{output}/part-*.parquet", refresh=True)]
 
 
 def kill_once_parts_appear(process: subprocess.Popen, bucket, output: str, at_least: int) -> None:
@@ -239,6 +240,11 @@ def test_a_run_killed_mid_way_on_s3_resumes_to_the_output_of_an_uninterrupted_ru
     kill_once_parts_appear(runs(source, s3.path("emb")), s3, s3.path("emb"), at_least=3)
     written = len(parts_on(s3, s3.path("emb")))
     assert 3 <= written < 20 and s3.fs.exists(s3.path("emb.lock"))  # killed mid-way, holding its lock
+    missing = next(name for name in (part_name(i) for i in range(20)) if s3.path(f"emb/{name}") not in parts_on(s3, s3.path("emb")))
+    unfinished = s3.fs.open(s3.path(f"emb/{missing}"), "wb", autocommit=False)  # as a write killed before its commit
+    unfinished.write(b"PAR1")
+    unfinished.close()
+    assert len(s3.fs.list_multipart_uploads(s3.name)) >= 1
 
     resumed, uninterrupted = runs(source, s3.path("emb")), runs(source, s3.path("once"))
     for process in (resumed, uninterrupted):

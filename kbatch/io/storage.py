@@ -154,6 +154,21 @@ def glob(directory: str, pattern: str) -> list[str]:
     return sorted(join(directory, name_of(found)) for found in fs.glob(f"{inner.rstrip('/')}/{pattern}"))
 
 
+def abort_uploads(directory: str) -> None:
+    """Abort the unfinished uploads under ``directory`` (S3 multipart uploads a killed writer
+    left: no object, but stored and billed). Left alone where listing them is not allowed."""
+    fs, inner = filesystem(directory)
+    if not hasattr(fs, "list_multipart_uploads"):
+        return
+    bucket, _, prefix = inner.strip("/").partition("/")
+    try:
+        for upload in fs.list_multipart_uploads(bucket):
+            if upload["Key"].startswith(f"{prefix}/"):
+                fs.abort_mpu(bucket, upload["Key"], upload["UploadId"])
+    except PermissionError:
+        pass
+
+
 def write_parquet(table, path: str) -> None:
     """``table`` as the Parquet file ``path``, which appears whole or not at all."""
     import pyarrow.parquet as pq

@@ -4,8 +4,11 @@ S3 server on 127.0.0.1 (moto's, tests/s3.py), read and written by the workers th
 import json
 import os
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from kbatch import embed, match, tokenize, topics
 from kbatch.engine.config import ClusterConfig
 from kbatch.errors import OutputConflictError, OutputLockedError
 from kbatch.io.lock import output_lock
+from kbatch.io.writer import part_name
 from kbatch.vectors.columns import vector_matrix
 
 ONE_WORKER = ClusterConfig(n_workers=1, dashboard_address=":0")
@@ -54,9 +58,9 @@ def test_embed_reads_and_writes_s3_as_it_does_local_disk(tmp_path, reviews, s3):
 def test_a_rerun_on_s3_resumes_and_recomputes_only_what_is_missing(tmp_path, reviews, s3):
     source = put_parquet(s3, "reviews.parquet", reviews.head(60), row_group_size=20)
     output = s3.path("tokens")
-    options = {"partition_rows": 20, "cluster": ONE_WORKER, "progress": False}
+    options = {"id_col": "review_id", "partition_rows": 20, "cluster": ONE_WORKER, "progress": False}
     first = tokenize(source, output, **options)
-    s3.fs.rm(s3.path("tokens/part-00001.parquet"))  # as if the run had been killed before writing it
+    s3.fs.rm([s3.path("tokens/part-00001.parquet"), s3.path("tokens/_kbatch.json")])  # as if killed before writing them
 
     again = tokenize(source, output, **options)
 
@@ -75,6 +79,32 @@ def test_one_writer_per_output_on_s3(s3):
     assert not s3.fs.exists(s3.path("emb.lock"))
     with output_lock(output):  # released: the next run takes it
         pass
+
+
+def holder(pid: int, host: str) -> bytes:
+    """A lock object's body as a run writes it."""
+    return json.dumps({"pid": pid, "host": host, "since": "2026-11-30T02:00:00+0900", "started": 1796000000.0}).encode()
+
+
+def test_a_lock_object_left_by_a_dead_run_of_this_host_is_taken_over_but_not_one_from_another_host(s3):
+    """S3 does not release a lock when its holder is killed: a holder of this host is known to be
+    gone when its pid is (or belongs to a later process), one of another host is not."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    s3.fs.pipe(s3.path("emb.lock"), holder(dead.pid, socket.gethostname()))
+    with output_lock(s3.path("emb")):
+        assert json.loads(s3.fs.cat(s3.path("emb.lock")))["pid"] == os.getpid()
+    assert not s3.fs.exists(s3.path("emb.lock"))
+
+    s3.fs.pipe(s3.path("emb.lock"), holder(os.getpid(), socket.gethostname()))  # this pid, but started at another time
+    with output_lock(s3.path("emb")):
+        pass
+
+    s3.fs.pipe(s3.path("emb.lock"), holder(dead.pid, "another-host"))
+    with pytest.raises(OutputLockedError, match=f"pid {dead.pid} on another-host.*delete it once that run is gone"), \
+            output_lock(s3.path("emb")):
+        pass
+    assert json.loads(s3.fs.cat(s3.path("emb.lock")))["host"] == "another-host"
 
 
 def readme_s3_commands() -> list[list[str]]:
@@ -151,3 +181,80 @@ def test_an_output_among_the_inputs_on_s3_is_refused_before_anything_runs(review
     with pytest.raises(OutputConflictError, match="is the directory of input file"):
         tokenize(s3.path("data/part-0.parquet"), s3.path("data"), cluster=ONE_WORKER, progress=False)
     assert s3.fs.ls(s3.path("data"), detail=False) == [f"{s3.name}/data/part-0.parquet"]  # nothing written, no lock left
+
+
+
+NSMC = Path("/work/shared/data/nsmc/reviews_100k.parquet")
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """Starts ``python -m kbatch embed`` runs on one local worker each; whatever of them is
+    still running at the end is killed."""
+    started: list[subprocess.Popen] = []
+    (tmp_path / "cluster.yaml").write_text("n_workers: 1\ndashboard_address: ':0'\n")
+
+    def start_embed(source: str, output: str) -> subprocess.Popen:
+        """A run in a session of its own: its process group is the client and its Dask worker."""
+        command = [sys.executable, "-m", "kbatch", "embed", source, "-o", output, "--id-col", "review_id",
+                   "--partition-rows", "10", "--cluster", str(tmp_path / "cluster.yaml"), "--no-progress"]
+        started.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True, env=os.environ))
+        return started[-1]
+
+    yield start_embed
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def parts_on(bucket, output: str) -> list[str]:
+    return [f"s3://{part}" for part in bucket.fs.glob(f"{output}/part-*.parquet", refresh=True)]
+
+
+def kill_once_parts_appear(process: subprocess.Popen, bucket, output: str, at_least: int) -> None:
+    """SIGKILL the whole run (client and workers), as a crash would, once ``at_least`` parts are on S3."""
+    deadline = time.monotonic() + 120
+    while len(parts_on(bucket, output)) < at_least:
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no part was written"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def left_behind(bucket, output: str) -> list[str]:
+    """What the output holds besides its parts and manifest, unfinished uploads included."""
+    names = {name.rsplit("/", 1)[1] for name in bucket.fs.ls(output, detail=False, refresh=True)}
+    uploads = [upload["Key"] for upload in bucket.fs.list_multipart_uploads(bucket.name)]
+    return sorted(name for name in names if not name.startswith("part-") and name != "_kbatch.json") + uploads
+
+
+def test_a_run_killed_mid_way_on_s3_resumes_to_the_output_of_an_uninterrupted_run(s3, runs, tmp_path, monkeypatch):
+    """A crash (the client and its workers SIGKILLed) leaves its lock object behind: the rerun
+    on the same host sees its holder is gone and takes it over, keeps the parts already
+    written, and ends where a run that was never interrupted ends."""
+    monkeypatch.setenv("KBATCH_LOG_DIR", str(tmp_path / "logs"))
+    source = put_parquet(s3, "reviews.parquet", pd.read_parquet(NSMC).head(200), row_group_size=10)
+    kill_once_parts_appear(runs(source, s3.path("emb")), s3, s3.path("emb"), at_least=3)
+    written = len(parts_on(s3, s3.path("emb")))
+    assert 3 <= written < 20 and s3.fs.exists(s3.path("emb.lock"))  # killed mid-way, holding its lock
+    missing = next(name for name in (part_name(i) for i in range(20)) if s3.path(f"emb/{name}") not in parts_on(s3, s3.path("emb")))
+    unfinished = s3.fs.open(s3.path(f"emb/{missing}"), "wb", autocommit=False)  # as a write killed before its commit
+    unfinished.write(b"PAR1")
+    unfinished.close()
+    assert len(s3.fs.list_multipart_uploads(s3.name)) >= 1
+
+    resumed, uninterrupted = runs(source, s3.path("emb")), runs(source, s3.path("once"))
+    for process in (resumed, uninterrupted):
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+
+    again, once = pq.read_table(s3.path("emb")), pq.read_table(s3.path("once"))
+    assert again.column("id").to_pylist() == once.column("id").to_pylist() == pd.read_parquet(NSMC).head(200).review_id.tolist()
+    assert np.array_equal(vectors(again), vectors(once))
+    manifest = json.loads(s3.fs.cat_file(s3.path("emb/_kbatch.json")))
+    assert (manifest["status"], manifest["partitions_total"], manifest["partitions_reused"]) == ("complete", 20, written)
+    assert len(parts_on(s3, s3.path("emb"))) == len(parts_on(s3, s3.path("once"))) == 20
+    assert left_behind(s3, s3.path("emb")) == [] and not s3.fs.exists(s3.path("emb.lock"))

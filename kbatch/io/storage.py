@@ -7,6 +7,11 @@ on a worker that runs elsewhere. Credentials and endpoints come from where each 
 library looks (for S3: the environment, ``~/.aws``), in the client and in every worker, or
 from ``storage_options:`` in a cluster or job file (:func:`configure`).
 
+A store's client keeps the listings it has made (fsspec's listings cache), but the workers
+write where the client listed: each function here that looks at what may have changed
+(:func:`exists`, :func:`glob`, :func:`read_table`...) drops the listings of its path first
+(:func:`fresh`), so it sees the objects written since.
+
 Object stores have no rename: :func:`atomic_write` writes a local file beside its target and
 renames it, but an object in one upload that is completed only when the write succeeded, so
 a reader never sees half a file under its final name either way.
@@ -65,7 +70,7 @@ def make_dirs(path: str) -> None:
 def remove(path: str, recursive: bool = False) -> None:
     """Remove ``path`` if it is there."""
     if exists(path):
-        fs, inner = filesystem(path)
+        fs, inner = fresh(path)
         fs.rm(inner, recursive=recursive)
 
 
@@ -79,7 +84,7 @@ def read_table(path: str, columns: list[str] | None = None):
     """A Parquet file or directory of them, local or in a store, as one Arrow table."""
     import pyarrow.parquet as pq
 
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return pq.read_table(inner, filesystem=fs, columns=columns)
 
 
@@ -105,14 +110,14 @@ def configure(options: Mapping[str, Mapping[str, Any]]) -> None:
 def matching(pattern: str) -> list[str]:
     """The locations a glob ``pattern`` (local or a URL) matches, sorted."""
     url = is_url(pattern)
-    fs, inner = filesystem(pattern if url else str(Path(pattern).expanduser().absolute()))
+    fs, inner = fresh(pattern if url else str(Path(pattern).expanduser().absolute()))
     protocol = pattern.split("://", 1)[0] + "://" if url else ""
     return sorted(protocol + found if url else found for found in fs.glob(inner))
 
 
 def find_named(directory: str, name: str) -> list[str]:
     """Every file called ``name`` at any depth under ``directory``, as locations, sorted."""
-    fs, inner = filesystem(directory)
+    fs, inner = fresh(directory)
     if not fs.isdir(inner):
         return []
     base = location(directory)
@@ -125,6 +130,14 @@ def within(path: str, folder: str) -> bool:
     """Whether the location ``path`` is ``folder`` or lies under it (links resolved locally)."""
     inner, outer = location(path), location(folder)
     return inner == outer or inner.startswith(outer.rstrip("/") + "/")
+
+
+def fresh(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """:func:`filesystem`, with its cached listings of ``path`` and of the directories above
+    dropped: another process (a worker) may have written there since they were made."""
+    fs, inner = filesystem(path)
+    fs.invalidate_cache(inner)
+    return fs, inner
 
 
 def join(base: str, *names: str) -> str:
@@ -156,24 +169,39 @@ def version(path: str) -> tuple:
 
 
 def exists(path: str) -> bool:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return fs.exists(inner)
 
 
 def is_file(path: str) -> bool:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return fs.isfile(inner)
 
 
 def is_dir(path: str) -> bool:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     return fs.isdir(inner)
 
 
 def glob(directory: str, pattern: str) -> list[str]:
     """The files in ``directory`` whose names match ``pattern``, as locations, sorted."""
-    fs, inner = filesystem(directory)
+    fs, inner = fresh(directory)
     return sorted(join(directory, name_of(found)) for found in fs.glob(f"{inner.rstrip('/')}/{pattern}"))
+
+
+def abort_uploads(directory: str) -> None:
+    """Abort the unfinished uploads under ``directory`` (S3 multipart uploads a killed writer
+    left: no object, but stored and billed). Left alone where listing them is not allowed."""
+    fs, inner = filesystem(directory)
+    if not hasattr(fs, "list_multipart_uploads"):
+        return
+    bucket, _, prefix = inner.strip("/").partition("/")
+    try:
+        for upload in fs.list_multipart_uploads(bucket):
+            if upload["Key"].startswith(f"{prefix}/"):
+                fs.abort_mpu(bucket, upload["Key"], upload["UploadId"])
+    except PermissionError:
+        pass
 
 
 def write_parquet(table, path: str) -> None:
@@ -194,7 +222,7 @@ def write_bytes(path: str, data: bytes) -> None:
 
 
 def read_bytes(path: str) -> bytes:
-    fs, inner = filesystem(path)
+    fs, inner = fresh(path)
     with fs.open(inner, "rb") as handle:
         return handle.read()
 

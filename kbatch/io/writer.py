@@ -51,7 +51,8 @@ class OutputDir:
         return storage.join(self.location, part_name(index))
 
     def prepare(self, params_key: str, n_partitions: int, overwrite: bool) -> dict[int, dict]:
-        """Create the directory; return metadata of partitions already complete.
+        """Create the directory, with nothing left of a killed run's unfinished writes; return
+        metadata of partitions already complete.
 
         Results made with other parameters (another model, input or option) are refused
         unless ``overwrite``, in which case kbatch's own files are removed first.
@@ -59,6 +60,7 @@ class OutputDir:
         if storage.exists(self.location) and not storage.is_dir(self.location):
             raise OutputConflictError(f"output {self.location} exists and is not a directory")
         storage.make_dirs(self.location)
+        self._remove_unfinished()
         if overwrite:
             self._clear()
             return {}
@@ -98,8 +100,15 @@ class OutputDir:
         except (json.JSONDecodeError, UnicodeDecodeError, OSError):
             raise OutputConflictError(f"{self.manifest_path} is unreadable; rerun with `overwrite` to replace the output") from None
 
+    def _remove_unfinished(self) -> None:
+        """What a killed run was writing: hidden temporary files, unfinished uploads. This run
+        holds the output's lock, so no live run is writing them."""
+        for file in storage.glob(self.location, ".*.tmp"):
+            storage.remove(file)
+        storage.abort_uploads(self.location)
+
     def _clear(self) -> None:
-        for file in [*storage.glob(self.location, "part-*.parquet"), *storage.glob(self.location, ".*.tmp"), self.manifest_path]:
+        for file in [*storage.glob(self.location, "part-*.parquet"), self.manifest_path]:
             storage.remove(file)
 
     def _conflict(self) -> OutputConflictError:

@@ -3,7 +3,8 @@
     python bench/storage.py [--rows 5000] [--files 2000] [--rounds 2]
 
 (a) ``kbatch embed`` local disk -> local disk against ``s3://`` -> ``s3://`` on the same
-NSMC reviews, through a real S3 server on 127.0.0.1 (moto's, ``tests/s3.py``), on one local
+NSMC reviews, and ``kbatch match`` of the example offers against the example catalog both
+ways, through a real S3 server on 127.0.0.1 (moto's, ``tests/s3.py``), on one local
 cluster started after the S3 environment is set (so its workers inherit it) and warmed
 first: the steady-state cost of the store. (b) ``kbatch tokenize`` (MeCab) on the same rows
 as ``--files`` tiny Parquet files against one file, on local disk. Each way runs
@@ -25,6 +26,7 @@ import pandas as pd
 from shared_data import default_reviews, read_reviews
 
 from kbatch.commands.embed import embed
+from kbatch.commands.match import match
 from kbatch.commands.tokenize import tokenize
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
@@ -33,11 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from s3 import CLEARED, bucket_name, moto_server, s3_environment  # the tests' S3 server, not a copy
 
 ID = "review_id"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def timed(command, source: str, output: str, client, **options) -> tuple[float, dict]:
     start = time.perf_counter()
-    result = command(source, output, id_col=ID, client=client, progress=False, overwrite=True, **options)
+    result = command(source, output, client=client, progress=False, overwrite=True, **{"id_col": ID, **options})
     return time.perf_counter() - start, result.manifest
 
 
@@ -50,6 +53,11 @@ def best_of(rounds: int, ways: dict[str, tuple]) -> dict[str, tuple[float, dict]
             if name not in best or seconds < best[name][0]:
                 best[name] = (seconds, manifest)
     return best
+
+
+def match_examples(folder: str, output: str, **options) -> object:
+    """``kbatch match`` of ``folder``'s offers against its catalog (the README's example)."""
+    return match(f"{folder}/offers.parquet", f"{folder}/catalog.parquet", output, text_col="title", top_k=5, **options)
 
 
 def sorted_output(path: str) -> pd.DataFrame:
@@ -67,6 +75,14 @@ def embeddings_differ(a: str, b: str) -> str:
 def frames_differ(a: str, b: str) -> str:
     left, right = sorted_output(a), sorted_output(b)
     return "identical" if left.equals(right) else "differ"
+
+
+def matches_differ(a: str, b: str) -> str:
+    """Pairs and ranks must be equal; scores to 1e-6 (BLAS may sum blocks of another shape in another order)."""
+    left, right = (pd.read_parquet(p).sort_values(["left_id", "rank"], ignore_index=True) for p in (a, b))
+    if not left.drop(columns="score").equals(right.drop(columns="score")):
+        return "pairs differ"
+    return "same pairs, scores within 1e-6" if np.allclose(left.score, right.score, atol=1e-6, rtol=0) else "scores differ"
 
 
 def use_s3_server(endpoint: str) -> None:
@@ -110,6 +126,8 @@ def main() -> int:
         store = s3fs.S3FileSystem()
         store.mkdir(bucket)
         store.put_file(one, f"{bucket}/reviews.parquet")
+        for name in ("offers.parquet", "catalog.parquet"):
+            store.put_file(str(EXAMPLES / name), f"{bucket}/{name}")
         print(f"{n:,} NSMC reviews; S3: moto's server on {endpoint}; {os.cpu_count()} cores", flush=True)
         with open(os.devnull, "w") as quiet, open_cluster(ClusterConfig(dashboard_address=":0"), log=quiet) as cluster:
             client = cluster.client
@@ -119,12 +137,18 @@ def main() -> int:
                 "embed local -> local": (embed, one, f"{work}/emb", client, {}),
                 "embed s3:// -> s3://": (embed, f"{bucket}/reviews.parquet", f"{bucket}/emb", client, {}),
             })
+            matches = best_of(args.rounds, {
+                "match local -> local": (match_examples, str(EXAMPLES), f"{work}/matches", client, {"id_col": "sku"}),
+                "match s3:// -> s3://": (match_examples, bucket, f"{bucket}/matches", client, {"id_col": "sku"}),
+            })
             tokens = best_of(args.rounds, {
                 "tokenize (MeCab) one file": (tokenize, one, f"{work}/tokens-one", client, {}),
                 f"tokenize (MeCab) {args.files:,} tiny files": (tokenize, str(tiny), f"{work}/tokens-tiny", client, {}),
             })
         report("(a) embed, steady state, one local cluster", [(k, *v) for k, v in embeds.items()], n,
                "s3 / local", embeddings_differ(f"{work}/emb", f"{bucket}/emb"))
+        report("(a) match, 420 offers x 200 products, steady state", [(k, *v) for k, v in matches.items()], 420,
+               "s3 / local", matches_differ(f"{work}/matches", f"{bucket}/matches"))
         report("(b) tokenize, local disk", [(k, *v) for k, v in tokens.items()], n,
                "tiny / one", frames_differ(f"{work}/tokens-one", f"{work}/tokens-tiny"))
     return 0

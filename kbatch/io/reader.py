@@ -83,8 +83,8 @@ def plan_input(
     else:
         planned = [_plan_file(path, options) for path in files]
     pieces = _pack([span for spans, _ in planned for span in spans], options.max_rows, tuple(wanted))
-    described = [{"path": path, "bytes": size, "rows": sum(s.rows for s, _ in spans)}
-                 for path, (spans, size) in zip(files, planned, strict=True)]
+    described = [{"path": path, "bytes": size, "rows": sum(s.rows for s, _ in spans), **({"version": version} if version else {})}
+                 for path, (spans, (size, version)) in zip(files, planned, strict=True)]
     rows = sum(f["rows"] for f in described)
     if rows == 0:
         raise InputError(f"{source}: the input has no rows")
@@ -112,9 +112,9 @@ def _planning_threads(files: list[str]) -> int:
     return 16 if storage.is_url(files[0]) else (min(cores, 8) if cores > 2 else 1)
 
 
-def _plan_file(path: str, options: _Options) -> tuple[list[tuple[Span, pa.Table | None]], int]:
+def _plan_file(path: str, options: _Options) -> tuple[list[tuple[Span, pa.Table | None]], tuple[int, str | None]]:
     """The spans of one file (each at most a partition's rows), each with its rows where they
-    are carried, and the file's size in bytes."""
+    are carried, and the file's size in bytes and version in its store (the ETag on S3)."""
     fmt = FORMATS[storage.suffix_of(path)]
     hive = tuple((k, v) for k, v in hive_values(path).items() if k in options.keep_cols)
     from_file = {c: p for c, p in options.wanted.items() if c not in dict(hive)}
@@ -128,7 +128,7 @@ def _plan_file(path: str, options: _Options) -> tuple[list[tuple[Span, pa.Table 
         table = read_text_table(path, fmt, options.text_col, from_file)
         spans = [(Span(path, fmt, start, stop, None, True, hive), _copy_rows(table, start, stop))
                  for start, stop in _cut(0, table.num_rows, options.max_rows)]
-    return spans, _size(path)
+    return spans, storage.size_and_version(path)
 
 
 def _carried(tables: list[pa.Table | None], limit: int) -> bool:
@@ -210,13 +210,6 @@ def _as_locations(like: str, fs, found: list[str]) -> list[str]:
     folders = {folder: storage.location(folder) for folder in {os.path.dirname(f) for f in found}}
     return [storage.location(f) if os.path.islink(f) else os.path.join(folders[os.path.dirname(f)], os.path.basename(f))
             for f in found]
-
-
-def _size(path: str) -> int:
-    if not storage.is_url(path):
-        return os.path.getsize(path)
-    fs, inner = storage.filesystem(path)
-    return int(fs.size(inner))
 
 
 def _read_parquet(path: str, text_col: str | None, wanted: dict[str, str], keep_rows: int) -> list[tuple[int, pa.Table | None]]:

@@ -70,6 +70,32 @@ def test_a_rerun_on_s3_resumes_and_recomputes_only_what_is_missing(tmp_path, rev
     assert pq.read_table(output).column("tokens").to_pylist() == pq.read_table(uninterrupted.output).column("tokens").to_pylist()
 
 
+def test_the_manifest_names_each_objects_version_and_a_rewrite_of_the_same_size_is_computed_again(tmp_path, reviews, s3):
+    frame = reviews.head(40).reset_index(drop=True)
+    source = s3.path("reviews.parquet")
+    write = {"row_group_size": 20, "compression": None, "use_dictionary": False, "write_statistics": False}
+    with s3.fs.open(source, "wb") as handle:
+        frame.to_parquet(handle, **write)
+    options = {"partition_rows": 20, "cluster": ONE_WORKER, "progress": False}
+    first = tokenize(source, s3.path("tokens"), **options)
+    before = pq.read_table(first.output).column("tokens").to_pylist()
+    edited = frame.copy()
+    edited.loc[22, "text"] = "재미없습니다."  # was 재미있습니다.: the opposite review, in as many bytes
+    with s3.fs.open(source, "wb") as handle:
+        edited.to_parquet(handle, **write)
+    assert s3.fs.size(source) == first.manifest["input"]["files"][0]["bytes"]
+
+    again = tokenize(source, s3.path("tokens"), **options)
+
+    versions = [run.manifest["input"]["files"][0]["version"] for run in (first, again)]
+    assert versions[0] != versions[1] and versions[1] == s3.fs.info(source)["ETag"].strip('"')
+    assert (again.manifest["partitions_reused"], again.manifest["partitions_done"]) == (1, 1)
+    edited.to_parquet(tmp_path / "edited.parquet", **write)
+    fresh = tokenize(tmp_path / "edited.parquet", tmp_path / "tokens", **options)
+    after, expected = (pq.read_table(run.output).column("tokens").to_pylist() for run in (again, fresh))
+    assert after == expected and after[22] != before[22]
+
+
 def test_one_writer_per_output_on_s3(s3):
     output = s3.path("emb")
     with output_lock(output):

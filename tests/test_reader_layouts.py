@@ -111,6 +111,20 @@ def test_a_partition_spans_small_files_and_its_identity_follows_their_rows(tmp_p
     assert [a == b for a, b in zip(before, after, strict=True)] == [True, False, True]
 
 
+def test_small_files_travel_in_the_plan_so_no_worker_opens_them_again(tmp_path, reviews):
+    frame = write_tiny_files(tmp_path / "tiny", reviews, files=30, rows=10)
+    frame.to_parquet(tmp_path / "one.parquet", row_group_size=100)
+
+    tiny, one = plan_input(tmp_path / "tiny", partition_rows=100), plan_input(tmp_path / "one.parquet", partition_rows=100)
+    for file in (tmp_path / "tiny").rglob("*.parquet"):
+        file.unlink()  # what a worker would read is in the plan already
+
+    table = read_piece(tiny.pieces[1], "text", None)
+    assert table["text"].tolist() == frame["text"].iloc[100:200].tolist() and tiny.pieces[1].table.column("text").num_chunks == 1
+    assert one.pieces[0].table is None  # a file of a whole partition is read by the worker that runs it
+    assert [piece_digest(p) for p in tiny.pieces] == [piece_digest(p) for p in one.pieces]
+
+
 def test_two_thousand_tiny_files_run_as_a_few_partitions_like_one_file(tmp_path, reviews):
     frame = write_tiny_files(tmp_path / "tiny", reviews, files=2000, rows=10)
     frame.to_parquet(tmp_path / "one.parquet", row_group_size=2000)

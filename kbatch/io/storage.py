@@ -165,7 +165,23 @@ def version(path: str) -> tuple:
         return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     fs, inner = filesystem(path)
     info = fs.info(inner)
-    return (str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("mtime") or ""), info.get("size"))
+    return (store_version(info) or str(info.get("mtime") or ""), info.get("size"))
+
+
+def size_and_version(path: str) -> tuple[int, str | None]:
+    """A file's size and its :func:`store_version` (None on a local disk), in one request to a store."""
+    if not is_url(path):
+        return os.path.getsize(path), None
+    fs, inner = filesystem(path)
+    info = fs.info(inner)
+    return int(info["size"]), store_version(info)
+
+
+def store_version(info: dict) -> str | None:
+    """What a store assigns an object at each write, from its ``info``: the ETag (S3, Azure) or
+    MD5 (GCS), which changes whenever the content does; None where the store has none."""
+    tag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    return str(tag).strip('"') if tag else None
 
 
 def exists(path: str) -> bool:

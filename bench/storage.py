@@ -7,7 +7,8 @@ NSMC reviews, and ``kbatch match`` of the example offers against the example cat
 ways, through a real S3 server on 127.0.0.1 (moto's, ``tests/s3.py``), on one local
 cluster started after the S3 environment is set (so its workers inherit it) and warmed
 first: the steady-state cost of the store. (b) ``kbatch tokenize`` (MeCab) on the same rows
-as ``--files`` tiny Parquet files against one file, on local disk. Each way runs
+as ``--files`` tiny Parquet files against one file, on local disk, at ``--rows`` and at
+``--large-rows`` rows (the files' fixed cost, about 0.1 ms each, weighs less). Each way runs
 ``--rounds`` times, alternating; the best round is printed (wall seconds of the call, which
 include planning, listing and the manifest). Checks that each pair of outputs is identical.
 """
@@ -36,6 +37,15 @@ from s3 import CLEARED, bucket_name, moto_server, s3_environment  # the tests' S
 
 ID = "review_id"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def split_into_files(reviews: pd.DataFrame, folder: Path, files: int) -> tuple[str, str]:
+    """``reviews`` as one Parquet file and as ``files`` tiny ones (in ``folder/tiny``)."""
+    (folder / "tiny").mkdir(parents=True)
+    reviews.to_parquet(folder / "one.parquet", index=False)
+    for i, chunk in enumerate(np.array_split(np.arange(len(reviews)), files)):
+        reviews.iloc[chunk].to_parquet(folder / "tiny" / f"part-{i:05d}.parquet", index=False)
+    return str(folder / "one.parquet"), str(folder)
 
 
 def timed(command, source: str, output: str, client, **options) -> tuple[float, dict]:
@@ -104,6 +114,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--files", type=int, default=2000, help="tiny Parquet files the tokenize input is split into")
+    parser.add_argument("--large-rows", type=int, default=50_000, help="rows of the second tiny-files comparison")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--data", default=default_reviews(), help="NSMC reviews Parquet (columns review_id, text)")
     args = parser.parse_args()
@@ -113,10 +124,8 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="kbatch-bench-")
     one = f"{work}/reviews.parquet"
     reviews.to_parquet(one, index=False)
-    tiny = Path(work, "tiny")
-    tiny.mkdir()
-    for i, chunk in enumerate(np.array_split(np.arange(n), args.files)):
-        reviews.iloc[chunk].to_parquet(tiny / f"part-{i:05d}.parquet", index=False)
+    sizes = {rows: split_into_files(read_reviews(args.data, [ID, "text"]).head(rows), Path(work, f"rows-{rows}"), args.files)
+             for rows in (n, args.large_rows)}
 
     import s3fs
 
@@ -141,16 +150,17 @@ def main() -> int:
                 "match local -> local": (match_examples, str(EXAMPLES), f"{work}/matches", client, {"id_col": "sku"}),
                 "match s3:// -> s3://": (match_examples, bucket, f"{bucket}/matches", client, {"id_col": "sku"}),
             })
-            tokens = best_of(args.rounds, {
-                "tokenize (MeCab) one file": (tokenize, one, f"{work}/tokens-one", client, {}),
-                f"tokenize (MeCab) {args.files:,} tiny files": (tokenize, str(tiny), f"{work}/tokens-tiny", client, {}),
-            })
+            tokens = {rows: best_of(args.rounds, {
+                f"tokenize (MeCab) one file, {rows:,} rows": (tokenize, one_file, f"{folder}/tokens-one", client, {}),
+                f"tokenize (MeCab) {args.files:,} tiny files": (tokenize, f"{folder}/tiny", f"{folder}/tokens-tiny", client, {}),
+            }) for rows, (one_file, folder) in sizes.items()}
         report("(a) embed, steady state, one local cluster", [(k, *v) for k, v in embeds.items()], n,
                "s3 / local", embeddings_differ(f"{work}/emb", f"{bucket}/emb"))
         report("(a) match, 420 offers x 200 products, steady state", [(k, *v) for k, v in matches.items()], 420,
                "s3 / local", matches_differ(f"{work}/matches", f"{bucket}/matches"))
-        report("(b) tokenize, local disk", [(k, *v) for k, v in tokens.items()], n,
-               "tiny / one", frames_differ(f"{work}/tokens-one", f"{work}/tokens-tiny"))
+        for rows, (_, folder) in sizes.items():
+            report(f"(b) tokenize, local disk, {rows:,} rows", [(k, *v) for k, v in tokens[rows].items()], rows,
+                   "tiny / one", frames_differ(f"{folder}/tokens-one", f"{folder}/tokens-tiny"))
     return 0
 
 

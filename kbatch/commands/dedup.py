@@ -45,7 +45,7 @@ from kbatch.topicmodel.steps import block_rows
 
 KEEP_MEANING = {
     "centroid": "the member closest to the mean vector of its group",
-    "longest": "the member with the longest normalized text (then the earliest)",
+    "longest": "the member with the longest text (then the earliest)",
     "earliest": "the member that comes first in the input",
 }
 # The threshold plot spans this much below the chosen threshold (never below PLOT_LOWEST), in PLOT_STEPS steps up to 1.
@@ -129,10 +129,11 @@ def dedup(
             cosine = np.ones(len(members.rows), dtype=np.float32)
         per_row = np.ones(before + rows, dtype=np.float32)
         per_row[members.rows] = cosine
+        per_row[representative] = 1.0  # exactly, not a float sum's 0.99999994
         per_row = per_row[first]  # an exact copy is as close to the representative as the row it copies
         counts, own = _write(out, grouping.group, representative, per_row, earlier, hashed, plan, run, write_rows, steps, lengths,
                              vectors)
-        counts["exact_duplicates"], counts["near_duplicates"] = exact, counts["dropped"] - exact
+        counts = {"exact_duplicates": exact, "near_duplicates": counts["dropped"] - exact, **counts}
         shares = []
         if semantic:
             shares = share_by_threshold(semantic.forest, before + rows, semantic.compared, np.arange(before), exact, rows,
@@ -202,8 +203,8 @@ def _write(out: str, group: np.ndarray, representative: np.ndarray, per_row: np.
     steps.write_kept(plan.pieces, dropped, storage.join(out, "kept"), run.text_col, run.id_col, columns)
     kept = np.setdiff1d(np.flatnonzero(hashed.has_text), dropped, assume_unique=True)
     path = write_kept(out, kept, hashed.ids.take(pa.array(kept)), hashed.hashes[kept], lengths[before + kept])
-    counts = {"rows": rows, "kept": rows - len(dropped), "dropped": len(dropped), "groups": len(representative),
-              "duplicates_of_previous": int((of[of != in_group] < before).sum()), "no_text": int((~hashed.has_text).sum())}
+    counts = {"groups": len(representative), "dropped": len(dropped), "kept": rows - len(dropped),
+              "duplicates_of_previous": int((of[of != in_group] < before).sum()), "no_text": int((~hashed.has_text).sum()), "rows": rows}
     return counts, KeptSet(path, vectors[0] if vectors else None, len(kept), vectors[2].fingerprint if vectors else None)
 
 

@@ -1,18 +1,24 @@
 """The exact pass: rows whose normalized text is identical, found by a 128-bit hash of it.
 
 The text is normalized as every embedding is (:class:`~kbatch.stages.normalize.NormalizeText`:
-NFC, invisible characters removed, whitespace collapsed), so two rows that differ only there
-are one text. Hashing runs on the workers, one source partition per task; the client receives
-two 64-bit hashes, a length and an id per row.
+NFC, invisible characters removed, whitespace collapsed) and then folded to a dedup key:
+lower case, no spaces, no emoji or other symbols, a character repeated three times or more
+kept twice (``ㅋㅋㅋㅋㅋ`` → ``ㅋㅋ``). use-m3 puts a review and the same review with ``😂😂``
+at cosine 0.85–0.95 and a review with two spaces removed at 0.92–0.96 (measured on NSMC):
+below any safe threshold, though a person reads them as one text. Hashing runs on the
+workers, one source partition per task; the client receives two 64-bit hashes, a length and
+an id per row.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kbatch.io.reader import Piece, read_piece
 from kbatch.stages.normalize import NormalizeText
@@ -20,6 +26,9 @@ from kbatch.stages.normalize import NormalizeText
 # Two independent 64-bit hashes (pandas' SipHash keys are 16 characters): a false match of
 # two different texts among a billion rows has a chance of about 10^-21.
 HASH_KEYS = ("kbatch-dedup-h1.", "kbatch-dedup-h2.")
+# Left out of the key: whitespace, symbols (emoji are So), modifiers, variation selectors, joiners, keycaps (RE2).
+_FOLDED = r"[\s\p{Z}\p{So}\p{Sk}\x{fe00}-\x{fe0f}\x{200d}\x{20e3}]+"
+_REPEATS = re.compile(r"(.)\1{2,}")
 
 
 @dataclass
@@ -37,12 +46,20 @@ class Hashed:
         return pd.isna(self.skip_reason)
 
 
-def normalized_hashes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The hash pair, length and skip reason of each text after normalization."""
+def dedup_keys(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Each text's dedup key (normalized, then folded as the module says) and skip reason."""
     frame = NormalizeText().process(pd.DataFrame({"text": texts}))
-    normalized = frame["text"].fillna("").astype(object).to_numpy()
-    hashes = np.stack([pd.util.hash_array(normalized, hash_key=key, categorize=False) for key in HASH_KEYS], axis=1)
-    return hashes, frame["text"].fillna("").str.len().to_numpy(np.int32), frame["skip_reason"].to_numpy(dtype=object)
+    folded = pc.replace_substring_regex(pc.utf8_lower(pa.array(frame["text"], pa.large_string())), _FOLDED, "")
+    keys = [None if text is None else _REPEATS.sub(r"\1\1", text) for text in folded.to_pylist()]
+    return pd.Series(keys, index=texts.index, dtype=object), frame["skip_reason"].to_numpy(dtype=object)
+
+
+def normalized_hashes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hash pair of each text's dedup key, its length and the skip reason."""
+    keys, reasons = dedup_keys(texts)
+    values = keys.fillna("").to_numpy(dtype=object)
+    hashes = np.stack([pd.util.hash_array(values, hash_key=key, categorize=False) for key in HASH_KEYS], axis=1)
+    return hashes, texts.fillna("").astype(str).str.len().to_numpy(np.int32), reasons
 
 
 def hash_piece(piece: Piece, text_col: str, id_col: str | None) -> Hashed:

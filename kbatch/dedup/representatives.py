@@ -1,7 +1,7 @@
 """One row kept per group, and every member's cosine to it.
 
 Rules (``keep``): ``centroid`` — the member closest to the group's mean vector, the most
-typical wording; ``longest`` — the longest normalized text, the one that says most;
+typical wording; ``longest`` — the longest text, the one that says most;
 ``earliest`` — the lowest row number, which is also the earliest night's row across runs.
 A row kept on an earlier night always wins over tonight's rows, so its decision never changes.
 Vectors are read again on the workers (a group's members may sit in any block); the client

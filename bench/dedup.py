@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import torch
 
 from kbatch.dedup.clusters import default_clusters, fit_centroids, nearest, sample_size
-from kbatch.dedup.exact import first_copies, normalized_hashes
+from kbatch.dedup.exact import dedup_keys
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.vectors.columns import read_vectors, vector_matrix
@@ -96,9 +96,8 @@ def recall_bench(work: Path) -> None:
     texts = pd.read_parquet(NSMC, columns=["text"]).text
     table = read_vectors(vectors_dir)
     vectors, has_vector = vector_matrix(table.column("embedding").combine_chunks())
-    hashes, _, reasons = normalized_hashes(texts)
-    first = first_copies(hashes, pd.isna(reasons))
-    unique = np.flatnonzero((first == np.arange(len(first))) & has_vector)
+    _, normalized, reasons = dedup_keys(texts)  # the semantic pass compares rows of distinct normalized text
+    unique = np.flatnonzero(~normalized.duplicated().to_numpy() & pd.isna(reasons) & has_vector)
     vectors = vectors[unique] / np.linalg.norm(vectors[unique], axis=1, keepdims=True)
     start = time.perf_counter()
     i, j = true_pairs(vectors)

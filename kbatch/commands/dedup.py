@@ -26,7 +26,7 @@ from kbatch.dedup import representatives
 from kbatch.dedup.buckets import Block
 from kbatch.dedup.clusters import default_clusters
 from kbatch.dedup.exact import first_copies
-from kbatch.dedup.forest import components, share_by_threshold
+from kbatch.dedup.forest import components, share_by_threshold, with_edges
 from kbatch.dedup.groups import group_rows, numbered
 from kbatch.dedup.output import GROUPS_SCHEMA, write_groups
 from kbatch.dedup.plot import write_threshold_plot
@@ -51,6 +51,7 @@ KEEP_MEANING = {
 # The threshold plot spans this much below the chosen threshold (never below PLOT_LOWEST), in PLOT_STEPS steps up to 1.
 PLOT_SPAN, PLOT_LOWEST, PLOT_STEPS = 0.10, 0.5, 20
 PLOT_FILE = "thresholds.html"
+_NO_EDGES = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
 
 
 def dedup(
@@ -112,13 +113,18 @@ def dedup(
         steps = DedupSteps(cluster, run.progress, seconds)
         hashed = steps.hashes(plan.pieces, run.text_col, run.id_col)
         before, rows = earlier.rows, plan.rows
-        first = first_copies(np.concatenate([earlier.hashes, hashed.hashes]),
-                             np.concatenate([np.ones(before, dtype=bool), hashed.has_text]))
-        exact = int((first[before:] != np.arange(before, before + rows)).sum())
+        nodes, everyone = before + rows, np.arange(before + rows)
+        key_first = first_copies(np.concatenate([earlier.hashes, hashed.keys]),
+                                 np.concatenate([np.ones(before, dtype=bool), hashed.has_text]))
+        same_text = everyone.copy()  # rows embed saw as one text have one vector: only the first is compared
+        same_text[before:] = before + first_copies(hashed.texts, hashed.has_text)
+        copies = key_first != everyone
+        exact = int(copies[before:].sum())
         semantic = None
         if vectors is not None:
-            semantic = _semantic(steps, earlier, vectors, first, rows, threshold, clusters, assignments, seed, out, cluster)
-        grouping = group_rows(first, semantic.labels if semantic else None, before)
+            semantic = _semantic(steps, earlier, vectors, same_text, rows, threshold, clusters, assignments, seed, out, cluster)
+        graph = with_edges(semantic.forest if semantic else _NO_EDGES, everyone[copies], key_first[copies])
+        grouping = group_rows(components(graph, nodes, threshold), same_text, before)
         members = grouping.members
         lengths = np.concatenate([earlier.lengths, hashed.lengths])
         score = {"longest": lengths[members.rows].astype(np.float32), "earliest": np.zeros(len(members.rows), np.float32)}.get(keep)
@@ -127,17 +133,16 @@ def dedup(
         else:
             representative = representatives.choose(members, score if score is not None else np.zeros(len(members.rows)), before)
             cosine = np.ones(len(members.rows), dtype=np.float32)
-        per_row = np.ones(before + rows, dtype=np.float32)
+        per_row = np.ones(nodes, dtype=np.float32)
         per_row[members.rows] = cosine
         per_row[representative] = 1.0  # exactly, not a float sum's 0.99999994
-        per_row = per_row[first]  # an exact copy is as close to the representative as the row it copies
+        per_row = per_row[same_text]  # a row with the same normalized text has the same vector
         counts, own = _write(out, grouping.group, representative, per_row, earlier, hashed, plan, run, write_rows, steps, lengths,
                              vectors)
         counts = {"exact_duplicates": exact, "near_duplicates": counts["dropped"] - exact, **counts}
         shares = []
         if semantic:
-            shares = share_by_threshold(semantic.forest, before + rows, semantic.compared, np.arange(before), exact, rows,
-                                        semantic.thresholds)
+            shares = share_by_threshold(graph, nodes, everyone[before:], np.arange(before), semantic.thresholds)
             title = f"Duplicate share by threshold: {rows:,} rows, {counts['dropped']:,} removed at {threshold:g}"
             write_threshold_plot(storage.join(out, PLOT_FILE), shares, threshold, rows, title)
         manifest = _manifest(params, key, plan, counts, keep, semantic, shares, [*earlier.sets, own], seconds, started, hashed)
@@ -147,33 +152,29 @@ def dedup(
 
 @dataclass(frozen=True)
 class _Semantic:
-    """The semantic pass's results: the blocks it read, the forest of pairs, each row's group at the
-    threshold, the rows it compared, the plot's thresholds and how the clusters came out."""
+    """The semantic pass's results: the blocks it read, the forest of pairs, the plot's thresholds
+    and how the clusters came out."""
 
     blocks: list[Block]
     forest: tuple[np.ndarray, np.ndarray, np.ndarray]
-    labels: np.ndarray
-    compared: np.ndarray
     thresholds: np.ndarray
     how: dict
 
 
-def _semantic(steps: DedupSteps, earlier: Earlier, vectors: tuple, first: np.ndarray, rows: int, threshold: float,
+def _semantic(steps: DedupSteps, earlier: Earlier, vectors: tuple, same_text: np.ndarray, rows: int, threshold: float,
               clusters: int | None, assignments: int, seed: int, out: str, cluster) -> _Semantic:
-    """Bucket, pair and join every row that is not an exact copy of an earlier one."""
+    """Bucket and pair every row but those whose normalized text an earlier row has (same vector)."""
     before = earlier.rows
     pieces = plan_input(vectors[0], "embedding", "id", block_rows(rows, cluster), text_is_string=False).pieces
     blocks = _earlier_blocks(earlier)
     blocks += [Block(len(blocks) + i, p, before + p.row_offset) for i, p in enumerate(pieces)]
     dim = storage.read_schema(pieces[0].path).field("embedding").type.list_size
-    tonight = np.arange(before, before + rows)
-    copies = first[before:] != tonight
+    skip = np.flatnonzero(same_text != np.arange(len(same_text)))
     floor = min(threshold, max(PLOT_LOWEST, threshold - PLOT_SPAN))
-    settings = Semantic(clusters or default_clusters(before + rows - int(copies.sum())), assignments, floor, seed)
-    forest, how = steps.forest(blocks, tonight[copies], settings, storage.join(out, "_buckets"), before + rows, dim)
+    settings = Semantic(clusters or default_clusters(before + rows - len(skip)), assignments, floor, seed)
+    forest, how = steps.forest(blocks, skip, settings, storage.join(out, "_buckets"), before + rows, dim)
     thresholds = np.union1d(np.round(np.linspace(floor, 1.0, PLOT_STEPS + 1), 4), [threshold])
-    return _Semantic(blocks, forest, components(forest, before + rows, threshold), tonight[~copies], thresholds,
-                     {**how, "assignments": assignments, "floor": round(floor, 4)})
+    return _Semantic(blocks, forest, thresholds, {**how, "assignments": assignments, "floor": round(floor, 4)})
 
 
 def _earlier_blocks(earlier: Earlier) -> list[Block]:
@@ -202,7 +203,7 @@ def _write(out: str, group: np.ndarray, representative: np.ndarray, per_row: np.
     columns = _row_columns(plan, run) if write_rows else None
     steps.write_kept(plan.pieces, dropped, storage.join(out, "kept"), run.text_col, run.id_col, columns)
     kept = np.setdiff1d(np.flatnonzero(hashed.has_text), dropped, assume_unique=True)
-    path = write_kept(out, kept, hashed.ids.take(pa.array(kept)), hashed.hashes[kept], lengths[before + kept])
+    path = write_kept(out, kept, hashed.ids.take(pa.array(kept)), hashed.keys[kept], lengths[before + kept])
     counts = {"groups": len(representative), "dropped": len(dropped), "kept": rows - len(dropped),
               "duplicates_of_previous": int((of[of != in_group] < before).sum()), "no_text": int((~hashed.has_text).sum()), "rows": rows}
     return counts, KeptSet(path, vectors[0] if vectors else None, len(kept), vectors[2].fingerprint if vectors else None)

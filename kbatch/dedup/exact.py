@@ -6,8 +6,8 @@ lower case, no spaces, no emoji or other symbols, a character repeated three tim
 kept twice (``ㅋㅋㅋㅋㅋ`` → ``ㅋㅋ``). use-m3 puts a review and the same review with ``😂😂``
 at cosine 0.85–0.95 and a review with two spaces removed at 0.92–0.96 (measured on NSMC):
 below any safe threshold, though a person reads them as one text. Hashing runs on the
-workers, one source partition per task; the client receives two 64-bit hashes, a length and
-an id per row.
+workers, one source partition per task; the client receives two hash pairs, a length and an
+id per row.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ _REPEATS = re.compile(r"(.)\1{2,}")
 
 @dataclass
 class Hashed:
-    """Rows of one or more partitions: ids, the hash pair and length of the normalized text,
+    """Rows of one or more partitions: ids, the hash pairs of the dedup key and of the normalized
+    text (what ``embed`` encodes: rows with one normalized text have one vector), the length,
     and why a row has no text to compare (``None`` where it has)."""
 
     ids: pa.Array
-    hashes: np.ndarray  # rows × 2, uint64
-    lengths: np.ndarray  # int32, characters of the normalized text
+    keys: np.ndarray  # rows × 2, uint64
+    texts: np.ndarray  # rows × 2, uint64
+    lengths: np.ndarray  # int32, characters of the text
     skip_reason: np.ndarray  # object: None, "null_text" or "empty_text"
 
     @property
@@ -46,32 +48,31 @@ class Hashed:
         return pd.isna(self.skip_reason)
 
 
-def dedup_keys(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Each text's dedup key (normalized, then folded as the module says) and skip reason."""
+def dedup_keys(texts: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """Each text's dedup key (normalized, then folded as the module says), normalized text and skip reason."""
     frame = NormalizeText().process(pd.DataFrame({"text": texts}))
     folded = pc.replace_substring_regex(pc.utf8_lower(pa.array(frame["text"], pa.large_string())), _FOLDED, "")
     keys = [None if text is None else _REPEATS.sub(r"\1\1", text) for text in folded.to_pylist()]
-    return pd.Series(keys, index=texts.index, dtype=object), frame["skip_reason"].to_numpy(dtype=object)
+    return pd.Series(keys, index=texts.index, dtype=object), frame["text"], frame["skip_reason"].to_numpy(dtype=object)
 
 
-def normalized_hashes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The hash pair of each text's dedup key, its length and the skip reason."""
-    keys, reasons = dedup_keys(texts)
-    values = keys.fillna("").to_numpy(dtype=object)
-    hashes = np.stack([pd.util.hash_array(values, hash_key=key, categorize=False) for key in HASH_KEYS], axis=1)
-    return hashes, texts.fillna("").astype(str).str.len().to_numpy(np.int32), reasons
+def _hash_pairs(values: pd.Series) -> np.ndarray:
+    strings = values.fillna("").to_numpy(dtype=object)
+    return np.stack([pd.util.hash_array(strings, hash_key=key, categorize=False) for key in HASH_KEYS], axis=1)
 
 
 def hash_piece(piece: Piece, text_col: str, id_col: str | None) -> Hashed:
     """One source partition hashed (a task)."""
     frame = read_piece(piece, text_col, id_col)
-    hashes, lengths, reasons = normalized_hashes(frame["text"])
-    return Hashed(pa.array(frame["id"]), hashes, lengths, reasons)
+    keys, normalized, reasons = dedup_keys(frame["text"])
+    return Hashed(pa.array(frame["id"]), _hash_pairs(keys), _hash_pairs(normalized),
+                  frame["text"].fillna("").astype(str).str.len().to_numpy(np.int32), reasons)
 
 
 def join_hashed(*parts: Hashed) -> Hashed:
-    return Hashed(pa.concat_arrays([p.ids for p in parts]), np.concatenate([p.hashes for p in parts]),
-                  np.concatenate([p.lengths for p in parts]), np.concatenate([p.skip_reason for p in parts]))
+    return Hashed(pa.concat_arrays([p.ids for p in parts]), np.concatenate([p.keys for p in parts]),
+                  np.concatenate([p.texts for p in parts]), np.concatenate([p.lengths for p in parts]),
+                  np.concatenate([p.skip_reason for p in parts]))
 
 
 def first_copies(hashes: np.ndarray, has_text: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Every pair task returns a maximum spanning forest of its clusters' pairs; a row assigned to
 two clusters may be joined in both, so the union is deduplicated and reduced to one forest
-(at most one edge per row). Cutting it at ``t`` gives the groups at ``t``.
+(at most one edge per row). Exact copies add an edge to their first copy that holds at every
+threshold. Cutting the graph at ``t`` gives the groups at ``t``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from kbatch.dedup.pairs import max_spanning_forest
+
+# The cosine of an edge between exact copies: above every threshold.
+ALWAYS = 2.0
 
 
 def join_forests(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,12 +47,16 @@ def dropped(labels: np.ndarray, nodes: np.ndarray, kept_before: np.ndarray) -> i
     return int((tonight - ((tonight > 0) & ~earlier)).sum())
 
 
-def share_by_threshold(forest, nodes: int, compared: np.ndarray, kept_before: np.ndarray, exact: int, rows: int,
-                       thresholds: np.ndarray) -> list[dict]:
-    """The share of ``rows`` removed at each of ``thresholds`` (``exact`` exact duplicates are
-    removed at every one)."""
+def with_edges(forest, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``forest`` and edges ``u``–``v`` that join at every threshold (exact copies)."""
+    return (np.concatenate([forest[0], u]), np.concatenate([forest[1], v]),
+            np.concatenate([forest[2], np.full(len(u), ALWAYS, dtype=np.float32)]))
+
+
+def share_by_threshold(graph, nodes: int, tonight: np.ndarray, kept_before: np.ndarray, thresholds: np.ndarray) -> list[dict]:
+    """The share of ``tonight``'s rows removed at each of ``thresholds``."""
     shares = []
     for t in thresholds:
-        removed = exact + dropped(components(forest, nodes, float(t)), compared, kept_before)
-        shares.append({"threshold": round(float(t), 4), "duplicates": removed, "share": round(removed / rows, 6) if rows else 0.0})
+        removed = dropped(components(graph, nodes, float(t)), tonight, kept_before)
+        shares.append({"threshold": round(float(t), 4), "duplicates": removed, "share": round(removed / len(tonight), 6)})
     return shares

@@ -1,8 +1,8 @@
-"""Rows into groups on the client: exact copies, then the forest cut at the threshold.
+"""Rows into groups on the client: the components of the forest and the exact copies' edges.
 
-Global rows are the earlier nights' kept rows first (``0 … before-1``), then tonight's. A
-tonight row that repeats an earlier row's normalized text joins that row's group whatever the
-threshold; every other row is grouped by the forest. Only groups with a row of tonight's count.
+Global rows are the earlier nights' kept rows first (``0 … before-1``), then tonight's. A row
+whose dedup key repeats an earlier row's joins that row's group whatever the threshold; the
+forest joins the rest. Only groups with a row of tonight's count.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ class Grouping:
     members: Members
 
 
-def group_rows(first: np.ndarray, labels: np.ndarray | None, before: int) -> Grouping:
-    """Groups of two or more rows with at least one of tonight's; ``first``: each row's first
-    exact copy, ``labels``: each row's forest component (``None``: exact pass only)."""
-    label = first if labels is None else labels[first]
-    size = np.bincount(label, minlength=len(label))
-    tonight = np.bincount(label[before:], minlength=len(label))
-    grouped = (size[label] >= 2) & (tonight[label] >= 1)
-    names, group = np.unique(label[grouped], return_inverse=True)
-    out = np.full(len(label), -1, dtype=np.int64)
+def group_rows(labels: np.ndarray, same_text: np.ndarray, before: int) -> Grouping:
+    """Groups of two or more rows with at least one of tonight's; ``labels``: each row's component
+    (forest and exact copies), ``same_text``: each row's first row with the same normalized text
+    (which has the same vector, so only that one may represent a group)."""
+    size = np.bincount(labels, minlength=len(labels))
+    tonight = np.bincount(labels[before:], minlength=len(labels))
+    grouped = (size[labels] >= 2) & (tonight[labels] >= 1)
+    names, group = np.unique(labels[grouped], return_inverse=True)
+    out = np.full(len(labels), -1, dtype=np.int64)
     out[grouped] = group
-    candidates = np.flatnonzero(grouped & (first == np.arange(len(first))))  # one row per exact text
+    candidates = np.flatnonzero(grouped & (same_text == np.arange(len(same_text))))
     return Grouping(out, Members(candidates, out[candidates], len(names)))
 
 

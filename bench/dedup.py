@@ -5,7 +5,7 @@
 1. Recall on real vectors: NSMC reviews (``/work/shared/data/nsmc/reviews_100k.parquet``,
    embedded once with use-m3 into WORK). Exact all-pairs search (blockwise, every pair) finds
    the pairs of distinct normalized texts with cosine ≥ 0.95; for several cluster counts and
-   soft assignments, the k-means of :mod:`kbatch.dedup.clusters` (the same fit, sample and
+   soft assignments, the k-means of :mod:`kbatch.duplicates.clusters` (the same fit, sample and
    assignment the command uses) says which of them share a cluster, i.e. are compared.
    Then ``kbatch dedup`` itself runs at its defaults and the pairs it puts in one group are counted.
 2. Scale: ``--rows`` rows made of the real vectors plus noise, as the topics bench makes them
@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from kbatch.dedup.clusters import default_clusters, fit_centroids, nearest, sample_size
-from kbatch.dedup.exact import dedup_keys
+from kbatch.duplicates.clusters import default_clusters, fit_centroids, nearest, sample_size
+from kbatch.duplicates.exact import dedup_keys
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.vectors.columns import read_vectors, vector_matrix

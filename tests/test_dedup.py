@@ -11,7 +11,7 @@ import pytest
 
 from kbatch.commands.dedup import dedup
 from kbatch.commands.embed import embed
-from kbatch.dedup.exact import dedup_keys
+from kbatch.duplicates.exact import dedup_keys
 
 REVIEWS = Path(__file__).resolve().parents[1] / "examples" / "reviews.parquet"
 THRESHOLD = 0.95  # the bench's threshold

@@ -3,7 +3,7 @@
 The exact pass hashes every row; the semantic pass embeds (or takes ``embeddings``), fits
 k-means on a sample, writes every vector to the buckets of its nearest centroids, compares
 rows only within a bucket tile by tile, and joins pairs at or above ``threshold`` into groups
-that keep one row each (:mod:`kbatch.dedup`). Writes ``kept/`` (ids, or the rows with
+that keep one row each (:mod:`kbatch.duplicates`). Writes ``kept/`` (ids, or the rows with
 ``write_rows``), ``groups.parquet`` (``group_id, id, representative_id, cosine``),
 ``thresholds.html`` (the duplicate share by threshold) and ``_kbatch.json``.
 
@@ -22,16 +22,16 @@ import numpy as np
 import pyarrow as pa
 
 from kbatch.commands.topics import document_vectors
-from kbatch.dedup import representatives
-from kbatch.dedup.buckets import Block
-from kbatch.dedup.clusters import default_clusters
-from kbatch.dedup.exact import first_copies
-from kbatch.dedup.forest import components, share_by_threshold, with_edges
-from kbatch.dedup.groups import group_rows, numbered
-from kbatch.dedup.output import GROUPS_SCHEMA, write_groups
-from kbatch.dedup.plot import write_threshold_plot
-from kbatch.dedup.previous import Earlier, KeptSet, read_earlier, write_kept
-from kbatch.dedup.steps import DedupSteps, Semantic
+from kbatch.duplicates import representatives
+from kbatch.duplicates.buckets import Block
+from kbatch.duplicates.clusters import default_clusters
+from kbatch.duplicates.exact import first_copies
+from kbatch.duplicates.forest import components, share_by_threshold, with_edges
+from kbatch.duplicates.groups import group_rows, numbered
+from kbatch.duplicates.output import GROUPS_SCHEMA, write_groups
+from kbatch.duplicates.plot import write_threshold_plot
+from kbatch.duplicates.previous import Earlier, KeptSet, read_earlier, write_kept
+from kbatch.duplicates.steps import DedupSteps, Semantic
 from kbatch.engine.frame import RunOptions, open_command
 from kbatch.engine.manifest import RunResult, versions
 from kbatch.engine.resume import check_output_apart

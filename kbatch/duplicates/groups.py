@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kbatch.dedup.representatives import Members
+from kbatch.duplicates.representatives import Members
 
 
 @dataclass(frozen=True)

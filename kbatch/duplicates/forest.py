@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kbatch.dedup.pairs import max_spanning_forest
+from kbatch.duplicates.pairs import max_spanning_forest
 
 # The cosine of an edge between exact copies: above every threshold.
 ALWAYS = 2.0

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kbatch.dedup import buckets, clusters, exact, output, pairs, representatives
-from kbatch.dedup.buckets import Block
-from kbatch.dedup.representatives import Members
+from kbatch.duplicates import buckets, clusters, exact, output, pairs, representatives
+from kbatch.duplicates.buckets import Block
+from kbatch.duplicates.representatives import Members
 from kbatch.engine.run import follow, tree_reduce
 from kbatch.io import storage
 from kbatch.io.reader import Piece
@@ -76,7 +76,7 @@ class DedupSteps:
         futures = [self.client.submit(_range_forest, scratch, len(blocks), lo, hi, dim, settings.floor, resources=self.cpu,
                                       pure=False) for lo, hi in ranges]
         follow(self.client, futures, [int(sizes[lo:hi].sum()) for lo, hi in ranges], "rows", self.progress, desc="pairs")
-        from kbatch.dedup.forest import join_forests
+        from kbatch.duplicates.forest import join_forests
 
         forest = join_forests(self.client.gather(futures), nodes)
         storage.remove(scratch, recursive=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kbatch.dedup.buckets import Block, read_block
+from kbatch.duplicates.buckets import Block, read_block
 
 KEEP_RULES = ("centroid", "longest", "earliest")
 

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it, imported when the name is first used.
 _COMMANDS = {
+    "dedup": "kbatch.commands.dedup",
     "embed": "kbatch.commands.embed",
     "evaluate": "kbatch.commands.sts",
     "keywords": "kbatch.commands.keywords",
@@ -27,9 +28,10 @@ _COMMANDS = {
     "topics": "kbatch.commands.topics",
     "train": "kbatch.commands.train",
 }
-__all__ = ["embed", "evaluate", "keywords", "match", "sts", "tokenize", "topics", "train"]
+__all__ = ["dedup", "embed", "evaluate", "keywords", "match", "sts", "tokenize", "topics", "train"]
 
 if TYPE_CHECKING:  # what type checkers and editors see; nothing is imported at run time
+    from kbatch.commands.dedup import dedup
     from kbatch.commands.embed import embed
     from kbatch.commands.keywords import keywords
     from kbatch.commands.match import match

@@ -16,7 +16,7 @@ import re
 import sys
 
 from kbatch import __version__
-from kbatch.cli import embed, inspection, jobs, keywords, match, models, sts, tokenize, topics, train
+from kbatch.cli import dedup, embed, inspection, jobs, keywords, match, models, sts, tokenize, topics, train
 from kbatch.engine.logs import run_log
 from kbatch.errors import KbatchError, failure_line
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (embed, tokenize, sts, match, keywords, topics, inspection, train, jobs, models):
+    for command in (embed, tokenize, sts, match, keywords, topics, dedup, inspection, train, jobs, models):
         command.add_parser(commands)
     return parser
 

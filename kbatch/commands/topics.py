@@ -145,7 +145,7 @@ def _documents(source, embeddings, out: str, embedding: dict, run: RunOptions, a
     """The documents' vectors (embedded, or ``embeddings`` as given) and morphemes, each an
     ordinary output under ``out`` that a rerun resumes."""
     step = time.perf_counter()
-    vectors_dir, rows, spec, vectors_key = _document_vectors(source, embeddings, storage.join(out, "_embeddings"), embedding, run)
+    vectors_dir, rows, spec, vectors_key = document_vectors(source, embeddings, storage.join(out, "_embeddings"), embedding, run)
     seconds["embed"] = time.perf_counter() - step
     step = time.perf_counter()
     morphemes = tokenize(source, storage.join(out, "_tokens"), **analysis, **run.as_kwargs())
@@ -197,7 +197,7 @@ def _check(n_topics, method: str, outliers: str, fit_sample: int, top_words: int
     return k
 
 
-def _document_vectors(source, embeddings, target: str, embedding: dict, run: RunOptions) -> tuple[str, int, ModelSpec, str]:
+def document_vectors(source, embeddings, target: str, embedding: dict, run: RunOptions) -> tuple[str, int, ModelSpec, str]:
     """Directory, row count, model and a fingerprint of the document vectors: ``embeddings``
     as given (an ``embed`` output or Parquet with ``id`` and ``embedding``), else ``source`` embedded."""
     manifest_path = storage.join(storage.location(embeddings), MANIFEST) if embeddings is not None else None

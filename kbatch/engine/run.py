@@ -218,3 +218,10 @@ def follow(
         raise
     finally:
         bar.close()
+
+
+def tree_reduce(client, futures: list, join: Callable, resources: dict | None, fan_in: int = 8):
+    """``join`` futures ``fan_in`` at a time on the workers until one future is left."""
+    while len(futures) > 1:
+        futures = [client.submit(join, *futures[i : i + fan_in], resources=resources, pure=False) for i in range(0, len(futures), fan_in)]
+    return futures[0]

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kbatch.engine.run import follow
+from kbatch.engine.run import follow, tree_reduce
 from kbatch.engine.sink import PartitionSink
 from kbatch.io import storage
 from kbatch.stages.embed import Embed
 from kbatch.topicmodel import tasks
 from kbatch.topicmodel.continuity import PreviousTopics, carry_ids, public_table, public_topics
 from kbatch.topicmodel.quality import nmi_ari, npmi, topic_diversity
-from kbatch.topicmodel.summary import add_up, tree_reduce
+from kbatch.topicmodel.summary import add_up
 
 # Rows per block: enough for fast matrix products, few enough MiB per task (20,000 x 384 floats = 30 MiB).
 MAX_BLOCK_ROWS = 20_000

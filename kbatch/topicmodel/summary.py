@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,10 +111,3 @@ def combine(*summaries: TopicSummary) -> TopicSummary:
 def add_up(*items):
     """The sum of ``items`` (summaries, co-occurrence counts): a picklable task for :func:`tree_reduce`."""
     return combine(*items) if isinstance(items[0], TopicSummary) else functools.reduce(operator.add, items)
-
-
-def tree_reduce(client, futures: list, join: Callable, resources: dict | None, fan_in: int = 8):
-    """``join`` futures ``fan_in`` at a time on the workers until one future is left."""
-    while len(futures) > 1:
-        futures = [client.submit(join, *futures[i : i + fan_in], resources=resources, pure=False) for i in range(0, len(futures), fan_in)]
-    return futures[0]

@@ -2,16 +2,20 @@
 near-duplicates: the ways one review is pasted again (spacing, repeated ㅋ, an emoji, a
 particle changed)."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from kbatch.commands.dedup import dedup
 from kbatch.commands.embed import embed
 from kbatch.duplicates.exact import dedup_keys
+from kbatch.jobs.run import run_job
+from kbatch.jobs.spec import load_job
 
 REVIEWS = Path(__file__).resolve().parents[1] / "examples" / "reviews.parquet"
 THRESHOLD = 0.95  # the bench's threshold
@@ -127,3 +131,25 @@ def test_output_inside_the_input_is_refused(tmp_path):
     done = subprocess.run([sys.executable, "-m", "kbatch", "dedup", str(tmp_path / "data"), "--exact-only", "-o",
                            str(tmp_path / "data" / "out")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 4 and "inside the input directory" in done.stderr
+
+
+def test_a_nightly_dedup_job_checks_each_night_against_the_last(tmp_path, cluster):
+    """In a job, a dedup step gets last night's output as ``previous``: tonight's reposts of
+    yesterday's reviews are duplicates of rows already kept."""
+    reviews = pd.read_parquet(REVIEWS).drop_duplicates("text").head(200)
+    reviews.head(150).to_parquet(tmp_path / "2026-11-25.parquet")
+    pd.concat([reviews.iloc[150:], reviews.head(20)]).to_parquet(tmp_path / "2026-11-26.parquet")  # 20 reposted
+    (tmp_path / "cluster.yaml").write_text(f"address: {cluster.client.scheduler.address}\n")
+    job = {"name": "nightly_dedup", "cluster": str(tmp_path / "cluster.yaml"),
+           "inputs": {"reviews": str(tmp_path / "{date}.parquet")},
+           "steps": [{"name": "unique", "command": "dedup", "input": "reviews",
+                      "options": {"exact_only": True, "id_col": "review_id"}}],
+           "output": str(tmp_path / "nights" / "{date}")}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+
+    first = run_job(load_job(tmp_path / "job.yaml"), "2026-11-25", progress=False, log=io.StringIO())
+    second = run_job(load_job(tmp_path / "job.yaml"), "2026-11-26", progress=False, log=io.StringIO())
+
+    assert first["steps"][0]["counts"]["kept"] == 150
+    assert second["steps"][0]["counts"]["duplicates_of_previous"] == 20
+    assert len(pd.read_parquet(tmp_path / "nights" / "2026-11-26" / "unique" / "kept")) == 50

@@ -145,7 +145,8 @@ def dedup(
             shares = share_by_threshold(graph, nodes, everyone[before:], np.arange(before), semantic.thresholds)
             title = f"Duplicate share by threshold: {rows:,} rows, {counts['dropped']:,} removed at {threshold:g}"
             write_threshold_plot(storage.join(out, PLOT_FILE), shares, threshold, rows, title)
-        manifest = _manifest(params, key, plan, counts, keep, semantic, shares, [*earlier.sets, own], seconds, started, hashed)
+        kept_sets = [s.as_dict(out) for s in (*earlier.sets, own)]
+        manifest = _manifest(params, key, plan, counts, keep, semantic, shares, kept_sets, seconds, started, hashed)
         OutputDir(out).write_manifest(manifest)
     return RunResult(storage.shown(output), manifest)
 
@@ -217,7 +218,7 @@ def _row_columns(plan, run: RunOptions) -> tuple[str, ...]:
 
 
 def _manifest(params: dict, key: str, plan, counts: dict, keep: str, semantic: _Semantic | None, shares: list[dict],
-              kept_sets: list[KeptSet], seconds: dict, started: float, hashed) -> dict:
+              kept_sets: list[dict], seconds: dict, started: float, hashed) -> dict:
     total = time.perf_counter() - started
     rows, blocks = plan.rows, len(plan.pieces)
     work = sum(v for k, v in seconds.items() if k != "embed")
@@ -230,7 +231,7 @@ def _manifest(params: dict, key: str, plan, counts: dict, keep: str, semantic: _
                            "earlier_nights": "a row kept on an earlier night always represents its group"},
         "clusters": semantic.how if semantic else None,
         "counts": counts, "duplicate_share": round(counts["dropped"] / rows, 6),
-        "thresholds": shares, "kept_sets": [s.as_dict() for s in kept_sets],
+        "thresholds": shares, "kept_sets": kept_sets,
         "partitions_total": blocks, "partitions_done": blocks, "partitions_reused": 0,
         "rows_in": rows, "rows_out": counts["kept"], "rows_done": rows - no_text,
         "rows_skipped": {reason: int((hashed.skip_reason == reason).sum()) for reason in sorted(set(hashed.skip_reason[~hashed.has_text]))},

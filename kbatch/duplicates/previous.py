@@ -4,11 +4,16 @@ Every ``dedup`` output holds ``_kept.parquet`` (position in its input, id, hash 
 length of each kept row) and lists in its manifest the kept sets of every night it was
 checked against, its own last. A night given ``previous`` reads that list, so its rows are
 compared with every row any earlier night kept, and none of those is ever dropped.
+
+The list names each file relative to the output that lists it: a job builds a night in
+``NIGHT.partial`` and renames it, so a path recorded while it was built would point nowhere.
+Nights move together (same depth, side by side), so relative names stay true.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -31,8 +36,40 @@ class KeptSet:
     rows: int
     model: str | None  # the vectors' model fingerprint
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def as_dict(self, base: str) -> dict:
+        """The entry of a manifest written at ``base``: its files named relative to ``base``."""
+        entry = asdict(self)
+        entry.update(kept=relative(self.kept, base), vectors=self.vectors and relative(self.vectors, base))
+        return entry
+
+    @classmethod
+    def from_dict(cls, entry: dict, base: str) -> KeptSet:
+        """An entry of the manifest at ``base``, its files as locations again."""
+        vectors = entry.get("vectors")
+        return cls(**{**entry, "kept": resolved(entry["kept"], base), "vectors": vectors and resolved(vectors, base)})
+
+
+def _split(location: str) -> tuple[str, str]:
+    """(``scheme://bucket`` or ``""``, the path below it)."""
+    if storage.is_url(location):
+        scheme, _, rest = location.partition("://")
+        bucket, _, path = rest.partition("/")
+        return f"{scheme}://{bucket}", "/" + path
+    return "", location
+
+
+def relative(location: str, base: str) -> str:
+    """``location`` as seen from the folder ``base``; as is when it lies on another store or bucket."""
+    (root, path), (base_root, base_path) = _split(storage.location(location)), _split(storage.location(base))
+    return posixpath.relpath(path, base_path) if root == base_root else storage.location(location)
+
+
+def resolved(name: str, base: str) -> str:
+    """A name written by :func:`relative` at ``base``, as a location."""
+    if storage.is_url(name) or name.startswith("/"):
+        return name
+    root, path = _split(storage.location(base))
+    return root + posixpath.normpath(posixpath.join(path, name))
 
 
 @dataclass
@@ -58,7 +95,7 @@ def read_earlier(previous) -> Earlier:
     manifest = json.loads(storage.read_bytes(path)) if storage.is_file(path) else {}
     if manifest.get("command") != "dedup" or manifest.get("status") != "complete":
         raise InputError(f"`previous` {previous} is not a complete dedup output (no {MANIFEST} of a finished dedup)")
-    sets = [KeptSet(**entry) for entry in manifest["kept_sets"]]
+    sets = [KeptSet.from_dict(entry, storage.location(previous)) for entry in manifest["kept_sets"]]
     tables = [storage.read_table(s.kept) for s in sets]
     return Earlier(sets, pa.concat_arrays([t.column("id").combine_chunks() for t in tables]),
                    np.concatenate([np.stack([t.column("h1").to_numpy(), t.column("h2").to_numpy()], axis=1) for t in tables]),

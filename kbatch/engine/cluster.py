@@ -136,7 +136,7 @@ def open_cluster(config: ClusterConfig, log=sys.stderr) -> Iterator[Cluster]:
         )
     finally:
         if local is None:
-            _release_caches(client)
+            _release_caches(client, bool(config.storage_options))
         client.close()
         if gpu_workers is not None:
             gpu_workers.stop()
@@ -170,13 +170,15 @@ class StorageOptions(WorkerPlugin):
                 fsspec.config.conf[protocol] = settings
 
 
-def _release_caches(client) -> None:
+def _release_caches(client, storage_options: bool) -> None:
     """On workers kbatch did not start, drop its models, analyzers and vectors, and give their
-    GPU memory back: removing the plugin that owns them runs its teardown on every worker."""
+    GPU memory back: removing the plugin that owns them runs its teardown on every worker.
+    Likewise take back the cluster file's storage options, when it set any."""
     with contextlib.suppress(Exception):  # a worker that went away has nothing left to free
         client.unregister_worker_plugin(WorkerCaches.name)
-    with contextlib.suppress(Exception):  # not registered: the cluster file set no storage options
-        client.unregister_worker_plugin(StorageOptions.name)
+    if storage_options:
+        with contextlib.suppress(Exception):
+            client.unregister_worker_plugin(StorageOptions.name)
 
 
 # Seconds for dask-cuda workers to start and join (CUDA context creation included).

@@ -126,9 +126,10 @@ def _run_step(
     function = command_function(step.command)
     target = _step_folder(work, step.name)
     options = {**step.options, "client": client, "progress": progress, "log": log}
-    if cache is not None and step.command in ("embed", "match", "topics"):
+    if cache is not None and step.command in ("embed", "match", "topics", "dedup"):
         options["cache"] = cache
-    if earlier is not None and step.command in ("match", "topics"):  # last night's matches to reuse, topic ids to keep
+    if earlier is not None and step.command in ("match", "topics", "dedup"):  # last night's matches to reuse, topic ids
+        # to keep, kept rows whose decisions stand
         options["previous"] = storage.join(earlier, step.name)
     sources = {kind: outputs[name] for kind, name in step.sources.items()}
     token = current_step.set(step.name)

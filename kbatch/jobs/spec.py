@@ -52,6 +52,7 @@ COMMAND_SOURCES = {
     "keywords": ("input",),
     "topics": ("input", "embeddings"),
     "match": ("left", "right"),
+    "dedup": ("input", "embeddings"),
 }
 # Options a job may not set: the job decides where outputs go, which night they build on and how the run is shown.
 RESERVED_OPTIONS = frozenset({"client", "cluster", "progress", "log", "output", "cache", "report", "previous"})
@@ -212,6 +213,8 @@ def command_function(command: str):
         from kbatch.commands.keywords import keywords as function
     elif command == "topics":
         from kbatch.commands.topics import topics as function
+    elif command == "dedup":
+        from kbatch.commands.dedup import dedup as function
     else:
         from kbatch.commands.match import match as function
     return function

@@ -3,6 +3,7 @@ near-duplicates: the ways one review is pasted again (spacing, repeated ㅋ, an 
 particle changed)."""
 
 import io
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +154,18 @@ def test_a_nightly_dedup_job_checks_each_night_against_the_last(tmp_path, cluste
     assert first["steps"][0]["counts"]["kept"] == 150
     assert second["steps"][0]["counts"]["duplicates_of_previous"] == 20
     assert len(pd.read_parquet(tmp_path / "nights" / "2026-11-26" / "unique" / "kept")) == 50
+
+
+def test_the_readme_dedup_commands_run_as_written(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Near-duplicates", 1)[1].split("\n## ", 1)[0]
+    commands = [shlex.split(line) for line in section.splitlines() if line.startswith("python -m kbatch dedup ")]
+    assert len(commands) == 2
+    (tmp_path / "examples").symlink_to(REVIEWS.parent)
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        done = subprocess.run([sys.executable, *command[1:], "--no-progress"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        output = tmp_path / command[command.index("-o") + 1]
+        assert done.stdout.startswith("kbatch dedup: 2,000 rows") and (output / "_kbatch.json").is_file()
+        assert len(pd.read_parquet(output / "kept")) < 2_000  # NSMC repeats itself: some reviews are exact copies

@@ -34,8 +34,10 @@ import torch
 
 from kbatch.duplicates.clusters import default_clusters, fit_centroids, nearest, sample_size
 from kbatch.duplicates.exact import dedup_keys
+from kbatch.duplicates.seen import seen_by_model
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
+from kbatch.models.resolve import resolve_model
 from kbatch.vectors.columns import read_vectors, vector_matrix
 
 NSMC = Path("/work/shared/data/nsmc/reviews_100k.parquet")
@@ -97,7 +99,11 @@ def recall_bench(work: Path) -> None:
     table = read_vectors(vectors_dir)
     vectors, has_vector = vector_matrix(table.column("embedding").combine_chunks())
     _, normalized, reasons = dedup_keys(texts)  # the semantic pass compares rows of distinct normalized text
-    unique = np.flatnonzero(~normalized.duplicated().to_numpy() & pd.isna(reasons) & has_vector)
+    distinct = ~normalized.duplicated().to_numpy() & pd.isna(reasons) & has_vector
+    seen = np.zeros(len(texts), dtype=bool)  # and only texts the model can see: the others' vectors say nothing
+    seen[distinct] = seen_by_model(normalized[distinct].tolist(), resolve_model("use-m3"))
+    unique = np.flatnonzero(distinct & seen)
+    print(f"{int((distinct & ~seen).sum()):,} distinct texts use-m3 cannot see (only unknown pieces: exact duplicates only)")
     vectors = vectors[unique] / np.linalg.norm(vectors[unique], axis=1, keepdims=True)
     start = time.perf_counter()
     i, j = true_pairs(vectors)

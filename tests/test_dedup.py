@@ -169,3 +169,14 @@ def test_the_readme_dedup_commands_run_as_written(tmp_path, monkeypatch):
         output = tmp_path / command[command.index("-o") + 1]
         assert done.stdout.startswith("kbatch dedup: 2,000 rows") and (output / "_kbatch.json").is_file()
         assert len(pd.read_parquet(output / "kept")) < 2_000  # NSMC repeats itself: some reviews are exact copies
+
+
+def test_texts_the_model_cannot_see_are_only_exact_duplicates(tmp_path, cluster):
+    """use-m3 reads 굿, 짱, ㅠㅠ and ㅊㄱ as one unknown piece: one vector for a cheer and a sob.
+    Only their exact copies are duplicates."""
+    texts = ["굿", "짱", "ㅠㅠ", "ㅊㄱ", "굿", "정말 재미있는 영화였어요", "배우들의 연기가 어색했다"]
+    pd.DataFrame({"review_id": [f"r{i}" for i in range(len(texts))], "text": texts}).to_parquet(tmp_path / "short.parquet")
+    result = run(cluster, tmp_path / "short.parquet", tmp_path / "dedup", threshold=THRESHOLD)
+    groups = pd.read_parquet(tmp_path / "dedup" / "groups.parquet")
+    assert groups.groupby("group_id").id.apply(sorted).tolist() == [["r0", "r4"]]
+    assert result.manifest["counts"]["unseen_by_model"] == 5

@@ -111,7 +111,7 @@ def dedup(
         key = params_key(params)
         OutputDir(out).prepare(key, 0, run.overwrite)
         steps = DedupSteps(cluster, run.progress, seconds)
-        hashed = steps.hashes(plan.pieces, run.text_col, run.id_col)
+        hashed = steps.hashes(plan.pieces, run.text_col, run.id_col, vectors[2] if vectors is not None else None)
         before, rows = earlier.rows, plan.rows
         nodes, everyone = before + rows, np.arange(before + rows)
         key_first = first_copies(np.concatenate([earlier.hashes, hashed.keys]),
@@ -122,7 +122,8 @@ def dedup(
         exact = int(copies[before:].sum())
         semantic = None
         if vectors is not None:
-            semantic = _semantic(steps, earlier, vectors, same_text, rows, threshold, clusters, assignments, seed, out, cluster)
+            unseen = before + np.flatnonzero(hashed.has_text & ~hashed.seen)
+            semantic = _semantic(steps, earlier, vectors, same_text, unseen, threshold, clusters, assignments, seed, out, cluster)
         graph = with_edges(semantic.forest if semantic else _NO_EDGES, everyone[copies], key_first[copies])
         grouping = group_rows(components(graph, nodes, threshold), same_text, before)
         members = grouping.members
@@ -139,7 +140,8 @@ def dedup(
         per_row = per_row[same_text]  # a row with the same normalized text has the same vector
         counts, own = _write(out, grouping.group, representative, per_row, earlier, hashed, plan, run, write_rows, steps, lengths,
                              vectors)
-        counts = {"exact_duplicates": exact, "near_duplicates": counts["dropped"] - exact, **counts}
+        counts = {"exact_duplicates": exact, "near_duplicates": counts["dropped"] - exact, **counts,
+                  "unseen_by_model": int((hashed.has_text & ~hashed.seen).sum()) if vectors is not None else 0}
         shares = []
         if semantic:
             shares = share_by_threshold(graph, nodes, everyone[before:], np.arange(before), semantic.thresholds)
@@ -162,15 +164,16 @@ class _Semantic:
     how: dict
 
 
-def _semantic(steps: DedupSteps, earlier: Earlier, vectors: tuple, same_text: np.ndarray, rows: int, threshold: float,
+def _semantic(steps: DedupSteps, earlier: Earlier, vectors: tuple, same_text: np.ndarray, unseen: np.ndarray, threshold: float,
               clusters: int | None, assignments: int, seed: int, out: str, cluster) -> _Semantic:
-    """Bucket and pair every row but those whose normalized text an earlier row has (same vector)."""
-    before = earlier.rows
+    """Bucket and pair every row but those whose normalized text an earlier row has (same vector)
+    and those the model cannot see (``unseen``, global rows: their vectors say nothing)."""
+    before, rows = earlier.rows, len(same_text) - earlier.rows
     pieces = plan_input(vectors[0], "embedding", "id", block_rows(rows, cluster), text_is_string=False).pieces
     blocks = _earlier_blocks(earlier)
     blocks += [Block(len(blocks) + i, p, before + p.row_offset) for i, p in enumerate(pieces)]
     dim = storage.read_schema(pieces[0].path).field("embedding").type.list_size
-    skip = np.flatnonzero(same_text != np.arange(len(same_text)))
+    skip = np.union1d(np.flatnonzero(same_text != np.arange(len(same_text))), unseen)
     floor = min(threshold, max(PLOT_LOWEST, threshold - PLOT_SPAN))
     settings = Semantic(clusters or default_clusters(before + rows - len(skip)), assignments, floor, seed)
     forest, how = steps.forest(blocks, skip, settings, storage.join(out, "_buckets"), before + rows, dim)

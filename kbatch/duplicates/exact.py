@@ -20,7 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kbatch.duplicates.seen import seen_by_model
 from kbatch.io.reader import Piece, read_piece
+from kbatch.models.resolve import ModelSpec
 from kbatch.stages.normalize import NormalizeText
 
 # Two independent 64-bit hashes (pandas' SipHash keys are 16 characters): a false match of
@@ -42,6 +44,7 @@ class Hashed:
     texts: np.ndarray  # rows × 2, uint64
     lengths: np.ndarray  # int32, characters of the text
     skip_reason: np.ndarray  # object: None, "null_text" or "empty_text"
+    seen: np.ndarray  # bool: the model knows a word piece of the text (all True without a model)
 
     @property
     def has_text(self) -> np.ndarray:
@@ -61,18 +64,22 @@ def _hash_pairs(values: pd.Series) -> np.ndarray:
     return np.stack([pd.util.hash_array(strings, hash_key=key, categorize=False) for key in HASH_KEYS], axis=1)
 
 
-def hash_piece(piece: Piece, text_col: str, id_col: str | None) -> Hashed:
-    """One source partition hashed (a task)."""
+def hash_piece(piece: Piece, text_col: str, id_col: str | None, model: ModelSpec | None = None) -> Hashed:
+    """One source partition hashed (a task); with ``model``, which texts it can see."""
     frame = read_piece(piece, text_col, id_col)
     keys, normalized, reasons = dedup_keys(frame["text"])
+    seen = np.ones(len(frame), dtype=bool)
+    if model is not None:
+        has_text = pd.isna(reasons)
+        seen[has_text] = seen_by_model(normalized[has_text].tolist(), model)
     return Hashed(pa.array(frame["id"]), _hash_pairs(keys), _hash_pairs(normalized),
-                  frame["text"].fillna("").astype(str).str.len().to_numpy(np.int32), reasons)
+                  frame["text"].fillna("").astype(str).str.len().to_numpy(np.int32), reasons, seen)
 
 
 def join_hashed(*parts: Hashed) -> Hashed:
     return Hashed(pa.concat_arrays([p.ids for p in parts]), np.concatenate([p.keys for p in parts]),
                   np.concatenate([p.texts for p in parts]), np.concatenate([p.lengths for p in parts]),
-                  np.concatenate([p.skip_reason for p in parts]))
+                  np.concatenate([p.skip_reason for p in parts]), np.concatenate([p.seen for p in parts]))
 
 
 def first_copies(hashes: np.ndarray, has_text: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from kbatch.duplicates.representatives import Members
 from kbatch.engine.run import follow, tree_reduce
 from kbatch.io import storage
 from kbatch.io.reader import Piece
+from kbatch.models.resolve import ModelSpec
 
 # Rows (with their soft copies) one pair task reads: 50,000 × 512 floats is 100 MiB, held
 # about three times while regrouped, and the tiles add 16 MiB.
@@ -43,10 +44,11 @@ class DedupSteps:
     def __init__(self, cluster, progress: bool, seconds: dict[str, float]) -> None:
         self.client, self.cpu, self.progress, self.seconds = cluster.client, cluster.routing.cpu, progress, seconds
 
-    def hashes(self, pieces: list[Piece], text_col: str, id_col: str | None) -> exact.Hashed:
-        """Every source row's id, hash pair, length and skip reason, in row order."""
+    def hashes(self, pieces: list[Piece], text_col: str, id_col: str | None, model: ModelSpec | None) -> exact.Hashed:
+        """Every source row's id, hash pair, length, skip reason and whether ``model`` sees it, in row order."""
         start = time.perf_counter()
-        futures = [self.client.submit(exact.hash_piece, p, text_col, id_col, resources=self.cpu, pure=False) for p in pieces]
+        futures = [self.client.submit(exact.hash_piece, p, text_col, id_col, model, resources=self.cpu, pure=False)
+                   for p in pieces]
         follow(self.client, futures, [p.rows for p in pieces], "rows", self.progress, desc="exact pass")
         hashed = exact.join_hashed(*self.client.gather(futures))
         self.seconds["exact"] = time.perf_counter() - start

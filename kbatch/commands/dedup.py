@@ -228,7 +228,7 @@ def _manifest(params: dict, key: str, plan, counts: dict, keep: str, semantic: _
     no_text = counts["no_text"]
     return {
         "command": "dedup", "status": "complete", "params_key": key, "params": params, "input": plan.fingerprint,
-        "embeddings": semantic.blocks[-1].piece.path.rsplit("/", 1)[0] if semantic else None,
+        "embeddings": storage.parent_of(semantic.blocks[-1].piece.path) if semantic else None,
         "threshold": params["threshold"], "exact_only": params["exact_only"],
         "representative": {"keep": keep, "chosen_as": KEEP_MEANING[keep],
                            "earlier_nights": "a row kept on an earlier night always represents its group"},

@@ -54,7 +54,7 @@ def check_output_apart(output: str | os.PathLike[str], source, files: Sequence[s
     them), or where the input's glob would read them."""
     out = storage.location(output)
     for file in files if files is not None else find_input_files(source):  # ``files``: as planned, not listed again
-        if file.rsplit("/", 1)[0] == out:
+        if storage.parent_of(file) == out:
             raise OutputConflictError(f"output {output} is the directory of input file {file}; choose an output directory apart")
     patterns = source if isinstance(source, (list, tuple)) else [source]
     for pattern in patterns:  # directories are read recursively: parts written below one would be read next time

@@ -120,10 +120,8 @@ def find_named(directory: str, name: str) -> list[str]:
     fs, inner = fresh(directory)
     if not fs.isdir(inner):
         return []
-    base = location(directory)
-    found = fs.find(inner)
-    root = fs._strip_protocol(inner).rstrip("/")
-    return sorted(join(base, *f[len(root):].strip("/").split("/")) for f in found if f.rsplit("/", 1)[-1] == name)
+    base, root = location(directory), inner.rstrip("/")
+    return sorted(join(base, *f[len(root):].strip("/").split("/")) for f in fs.find(inner) if name_of(f) == name)
 
 
 def within(path: str, folder: str) -> bool:
@@ -145,6 +143,11 @@ def join(base: str, *names: str) -> str:
     if is_url(base):
         return "/".join([base.rstrip("/"), *names])
     return os.path.join(base, *names)
+
+
+def parent_of(path: str) -> str:
+    """The folder that holds the location ``path``."""
+    return path.rstrip("/").rsplit("/", 1)[0] if is_url(path) else os.path.dirname(path)
 
 
 def name_of(path: str) -> str:
@@ -224,7 +227,7 @@ def write_parquet(table, path: str) -> None:
     """``table`` as the Parquet file ``path``, which appears whole or not at all."""
     import pyarrow.parquet as pq
 
-    make_dirs(path.rsplit("/", 1)[0])
+    make_dirs(parent_of(path))
     with atomic_write(path) as handle:
         pq.write_table(table, handle)
 

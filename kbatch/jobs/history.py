@@ -21,7 +21,7 @@ def find_runs(directory: str | os.PathLike[str]) -> list[dict]:
                 run = json.loads(storage.read_bytes(path))
             except (OSError, json.JSONDecodeError):
                 continue
-            runs.append({**run, "path": path.rsplit("/", 1)[0] if storage.is_url(path) else os.path.dirname(path)})
+            runs.append({**run, "path": storage.parent_of(path)})
     return sorted(runs, key=lambda r: (r.get("date", ""), r.get("started_at", "")))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks, topic_counts
@@ -38,8 +37,7 @@ def write_run_report(path: str | os.PathLike[str], run: dict) -> str:
     Written atomically so a reader never sees half a page, even when the next run overwrites it.
     """
     target = os.fspath(path)
-    folder = target.rsplit("/", 1)[0] if storage.is_url(target) else str(Path(target).parent)
-    storage.write_bytes(target, _page(run, folder).encode("utf-8"))
+    storage.write_bytes(target, _page(run, storage.parent_of(target)).encode("utf-8"))
     return target
 
 

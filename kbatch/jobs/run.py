@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import string
@@ -71,7 +72,9 @@ class Night:
 
 def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.stderr) -> dict:
     """Run every step of ``job`` for ``date``; returns the run manifest (also in ``OUTPUT/_run.json``)."""
-    storage.configure(job.storage_options)
+    # The cluster file's storage options, the job's over them, before the lock and the inputs are looked at.
+    config = load_cluster_config(job.cluster).with_storage_options(job.storage_options)
+    storage.configure(config.storage_options)
     night = Night.of(job.output_for(date))
     with output_lock(night.root):
         done = storage.join(night.root, RUN_MANIFEST)
@@ -80,7 +83,6 @@ def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.std
             return json.loads(storage.read_bytes(done))
         inputs = job.inputs_for(date)
         _check_places(job, night, inputs)
-        config = load_cluster_config(job.cluster)  # a bad cluster file fails before the night's folder exists
         storage.make_dirs(night.work)
         run = {"job": job.name, "date": date, "job_file": job.file, "status": "running",
                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": [], "dashboard": None,
@@ -104,7 +106,6 @@ def run_job(job: Job, date: str, *, progress: bool = True, log: TextIO = sys.std
 
 
 def _run_steps(job: Job, config: ClusterConfig, inputs: dict[str, str], night: Night, run: dict, progress: bool, log: TextIO) -> None:
-    config = config.with_storage_options(job.storage_options)
     with connect(config, None, log) as cluster, performance_report(storage.join(night.work, "performance.html")):
         run["dashboard"] = cluster.dashboard_link
         page = monitor.install(cluster.client)
@@ -172,13 +173,8 @@ def previous_night(job: Job, date: str) -> str | None:
 def _nights_found(template: str) -> list[str]:
     """The folders the output template matches: ``{date}`` matches any name, every other
     character only itself."""
-    pattern = "".join(_escape(text) + ("*" if field else "") for text, field, _, _ in string.Formatter().parse(template))
+    pattern = "".join(glob.escape(text) + ("*" if field else "") for text, field, _, _ in string.Formatter().parse(template))
     return [path for path in storage.matching(pattern) if storage.is_dir(path)]
-
-
-def _escape(text: str) -> str:
-    """``text`` matching only itself in a glob pattern."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
 
 
 def _night_of(job: Job, path: str) -> str | None:

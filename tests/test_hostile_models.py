@@ -156,7 +156,8 @@ KORSTS = Path(__file__).resolve().parents[1] / "examples" / "korsts" / "sts-dev.
 
 @pytest.mark.parametrize("command", [
     ["sts", "{pairs}", "-o", "{out}", "--gold", "score"], ["evaluate", "--sts", "{pairs}"],
-    ["keywords", "{reviews}", "-o", "{out}"], ["inspect", "안녕하세요"],
+    ["keywords", "{reviews}", "-o", "{out}"], ["inspect", "안녕하세요"], ["match", "{reviews}", "-o", "{out}"],
+    ["topics", "{reviews}", "-o", "{out}"], ["dedup", "{reviews}", "-o", "{out}"],
     ["train", "--task", "sts", "--train", "{pairs}", "-o", "{out}", "--base"],
 ], ids=lambda command: command[0])
 def test_every_command_that_loads_a_model_refuses_it_first(command, tmp_path, minilm, marker, reviews_file, unreachable_cluster,
@@ -165,21 +166,10 @@ def test_every_command_that_loads_a_model_refuses_it_first(command, tmp_path, mi
     auto_map_in_config(model, marker)
     args = [a.format(pairs=KORSTS, reviews=reviews_file, out=tmp_path / "out") for a in command]
     args += [str(model)] if args[-1] == "--base" else ["--model", str(model)]
-    args += ["--cluster", str(unreachable_cluster)] if command[0] in ("sts", "evaluate", "keywords") else []
+    args += ["--cluster", str(unreachable_cluster)] if command[0] not in ("inspect", "train") else []
     assert main(args) == 5
     assert str(model) in one_error_line(capsys)
     assert not marker.exists() and not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("command", ["match", "topics"])
-def test_commands_that_embed_tables_refuse_it(command, tmp_path, minilm, marker, reviews_file, cluster, capsys):
-    model = copy_model(minilm, tmp_path / "m")
-    auto_map_in_config(model, marker)
-    config = tmp_path / "cluster.yaml"
-    config.write_text(f"address: {cluster.client.scheduler.address}\n")
-    assert main([command, str(reviews_file), "-o", str(tmp_path / "out"), "--model", str(model), "--cluster", str(config)]) == 5
-    assert str(model) in capsys.readouterr().err.strip().splitlines()[-1]
-    assert not marker.exists()
 
 
 def test_the_folder_is_trusted_only_when_the_user_says_so(tmp_path, minilm, marker, capsys):

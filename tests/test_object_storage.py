@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from kbatch import embed, match, tokenize, topics
+from kbatch import dedup, embed, match, tokenize, topics
 from kbatch.engine.config import ClusterConfig
 from kbatch.errors import OutputConflictError, OutputLockedError
 from kbatch.io.lock import output_lock
@@ -30,6 +30,11 @@ def put_parquet(bucket, key: str, frame: pd.DataFrame, row_group_size: int) -> s
     with bucket.fs.open(bucket.path(key), "wb") as handle:
         frame.to_parquet(handle, row_group_size=row_group_size)
     return bucket.path(key)
+
+
+def read_back(bucket, key: str) -> pd.DataFrame:
+    """A Parquet dataset on the bucket, read with the bucket's own endpoint."""
+    return pd.read_parquet(bucket.path(key), storage_options={"endpoint_url": bucket.endpoint})
 
 
 def vectors(table) -> np.ndarray:
@@ -159,22 +164,35 @@ def test_the_readme_s3_commands_run_as_written(reviews, s3):
         assert pq.read_table(output).column("id").to_pylist() == reviews.head(40).review_id.tolist()
 
 
-def test_match_on_s3_with_specs_and_last_nights_matches_equals_matching_locally(tmp_path, s3):
+def only_the_cluster_file_knows_the_endpoint(s3, monkeypatch) -> ClusterConfig:
+    """One worker, sent to the S3 server by ``storage_options`` alone: no endpoint in the
+    environment of this process or of the workers it spawns."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    s3.fs.clear_instance_cache()  # an S3 file system made earlier in this process keeps the endpoint it was made with
+    return ClusterConfig(n_workers=1, dashboard_address=":0", storage_options={"s3": {"endpoint_url": s3.endpoint}})
+
+
+def test_match_on_s3_with_specs_and_last_nights_matches_equals_matching_locally(tmp_path, s3, monkeypatch):
     examples = Path(__file__).resolve().parents[1] / "examples"
     offers = put_parquet(s3, "offers/dt=2026-11-26/part-0.parquet", pd.read_parquet(examples / "offers.parquet"), 100)
     catalog = put_parquet(s3, "catalog/latest/part-0.parquet", pd.read_parquet(examples / "catalog.parquet"), 100)
-    options = {"text_col": "title", "id_col": "sku", "top_k": 3, "spec_aware": True, "cluster": ONE_WORKER, "progress": False}
+    cluster = only_the_cluster_file_knows_the_endpoint(s3, monkeypatch)
+    options = {"text_col": "title", "id_col": "sku", "top_k": 3, "spec_aware": True, "cluster": cluster, "progress": False}
 
     night = match(offers, catalog, s3.path("matches/2026-11-26"), **options)
     local = match(examples / "offers.parquet", examples / "catalog.parquet", tmp_path / "matches", **options)
     again = match(offers, catalog, s3.path("matches/2026-11-27"), previous=s3.path("matches/2026-11-26"), **options)
 
-    on_s3 = pd.read_parquet(s3.path("matches/2026-11-26"))
+    on_s3 = read_back(s3, "matches/2026-11-26")
     pd.testing.assert_frame_equal(on_s3, pd.read_parquet(tmp_path / "matches"))
     assert len(on_s3) == 420 * 3
     assert night.manifest["counts"] == local.manifest["counts"]
     assert again.manifest["counts"]["kept_from_previous"] == 420  # nothing changed: last night's matches, read from S3
-    pd.testing.assert_frame_equal(pd.read_parquet(s3.path("matches/2026-11-27")), on_s3)
+    pd.testing.assert_frame_equal(read_back(s3, "matches/2026-11-27"), on_s3)
+
+    match(offers, catalog, s3.path("matches/ann"), index="ann", **options)  # its HNSW index is uploaded, and read by the workers
+    assert s3.fs.exists(s3.path("matches/ann/_index"))
+    pd.testing.assert_frame_equal(read_back(s3, "matches/ann"), on_s3)  # 200 products: the graph finds every neighbour
 
 
 def test_the_embedding_cache_on_s3_serves_the_second_night(reviews, s3):
@@ -186,18 +204,32 @@ def test_the_embedding_cache_on_s3_serves_the_second_night(reviews, s3):
     assert np.array_equal(vectors(pq.read_table(s3.path("emb-1"))), vectors(pq.read_table(s3.path("emb-2"))))
 
 
-def test_topics_on_s3_keep_their_ids_the_next_night(s3):
+def test_topics_on_s3_keep_their_ids_the_next_night(s3, monkeypatch):
     examples = Path(__file__).resolve().parents[1] / "examples"
     catalog = put_parquet(s3, "catalog.parquet", pd.read_parquet(examples / "catalog.parquet"), 100)
-    options = {"text_col": "title", "id_col": "sku", "method": "kmeans", "n_topics": 5, "fit_sample": 200, "cluster": ONE_WORKER,
+    cluster = only_the_cluster_file_knows_the_endpoint(s3, monkeypatch)
+    options = {"text_col": "title", "id_col": "sku", "method": "kmeans", "n_topics": 5, "fit_sample": 200, "cluster": cluster,
                "progress": False}
-    first = topics(catalog, s3.path("topics/night-1"), **options)
+    first = topics(catalog, s3.path("topics/night-1"), plot=s3.path("reports/topics-night-1.html"), **options)
     second = topics(catalog, s3.path("topics/night-2"), previous=s3.path("topics/night-1"), seed=1, **options)
 
     assert first.manifest["counts"] == {"topics": 5, "outliers": 0}
-    assert len(pd.read_parquet(s3.path("topics/night-1/doc_topics"))) == 200
+    assert len(read_back(s3, "topics/night-1/doc_topics")) == 200
+    assert "<svg" in s3.fs.cat(s3.path("reports/topics-night-1.html")).decode("utf-8")  # the map, uploaded whole
     assert second.manifest["topic_ids"]["kept"] >= 4  # the same corpus: its topics continue under last night's ids
     assert s3.fs.exists(s3.path("topics/night-2/topics.parquet")) and not s3.fs.exists(s3.path("topics/night-2.lock"))
+
+
+def test_dedup_on_s3_finds_the_catalogs_repeated_titles(s3, monkeypatch):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    titles = pd.read_parquet(examples / "catalog.parquet")
+    catalog = put_parquet(s3, "catalog.parquet", pd.concat([titles, titles.head(20).assign(sku=lambda f: f.sku + "-again")]), 100)
+    cluster = only_the_cluster_file_knows_the_endpoint(s3, monkeypatch)
+
+    result = dedup(catalog, s3.path("dedup"), exact_only=True, text_col="title", id_col="sku", cluster=cluster, progress=False)
+
+    assert result.manifest["counts"]["dropped"] == 20 + len(titles) - titles.title.nunique()
+    assert len(read_back(s3, "dedup/kept")) == titles.title.nunique()
 
 
 def test_an_output_among_the_inputs_on_s3_is_refused_before_anything_runs(reviews, s3):

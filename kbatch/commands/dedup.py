@@ -32,7 +32,7 @@ from kbatch.duplicates.output import GROUPS_SCHEMA, write_groups
 from kbatch.duplicates.plot import write_threshold_plot
 from kbatch.duplicates.previous import Earlier, KeptSet, read_earlier, write_kept
 from kbatch.duplicates.steps import DedupSteps, Semantic
-from kbatch.engine.frame import RunOptions, open_command
+from kbatch.engine.frame import RunOptions, open_command, use_cluster_storage
 from kbatch.engine.manifest import RunResult, versions
 from kbatch.engine.resume import check_output_apart
 from kbatch.errors import InputError
@@ -85,14 +85,17 @@ def dedup(
     """
     _check(threshold, clusters, assignments, keep)
     run = RunOptions(**options)
+    if not exact_only and model is not None:
+        resolve_model(model, trust_remote_code=trust_remote_code)  # refused or missing: before anything is read
+    use_cluster_storage(run)
     started, out = time.perf_counter(), storage.location(output)
     for read in (source, embeddings) if embeddings is not None else (source,):
         check_output_apart(out, read)
     if previous is not None and storage.location(previous) == out:
         raise InputError("`previous` is the output itself; give last night's output and a new one for tonight")
     earlier = read_earlier(previous)
-    if not exact_only and (model is not None or embeddings is None):
-        resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
+    if not exact_only and model is None and embeddings is None:
+        resolve_model(DEFAULT_MODEL)  # missing: before any cluster starts
     plan = plan_input(source, run.text_col, run.id_col, run.partition_rows)
     params = {"command": "dedup", "input": plan.fingerprint["paths_sha256"], "threshold": threshold, "exact_only": exact_only,
               "clusters": clusters, "assignments": assignments, "keep": keep, "write_rows": write_rows, "seed": seed,

@@ -21,14 +21,13 @@ import json
 import os
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from kbatch.commands.embed import embed
 from kbatch.engine.cluster import Cluster
-from kbatch.engine.frame import Partitioned, RunOptions, open_command, run_partitioned
+from kbatch.engine.frame import Partitioned, RunOptions, open_command, run_partitioned, use_cluster_storage
 from kbatch.engine.manifest import RunResult
 from kbatch.engine.resume import check_output_apart
 from kbatch.engine.run import Pipeline
@@ -92,14 +91,15 @@ def match(
     if index not in ("exact", "ann"):
         raise InputError(f"--index must be exact or ann, got {index!r}")
     run = RunOptions(**options)
+    if model is not None:
+        resolve_model(model, trust_remote_code=trust_remote_code)  # refused or missing: before anything is read
+    use_cluster_storage(run)
     sides = (left, right) if right is not None else (left,)
     for side in sides:
         check_output_apart(output, side)
-    if model is not None or any(_embed_manifest(side) is None for side in sides):
-        resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
+    if model is None and any(_embed_manifest(side) is None for side in sides):
+        resolve_model(DEFAULT_MODEL)  # missing: before any cluster starts
     started, out = time.perf_counter(), storage.location(output)
-    if index == "ann" and storage.is_url(out):
-        raise InputError("`index` ann writes its index beside the output: give a local output (or use the exact search)")
     with open_command("match", out, run) as (cluster, _):
         nested = replace(run, client=cluster.client, report=None, partition_rows=None)
         embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}
@@ -155,7 +155,7 @@ class _Search:
         from kbatch.vectors.ann import build_index
 
         target = storage.join(out, "_index", f"{self.right.params_key}.faiss")
-        if Path(target).is_file():
+        if storage.is_file(target):
             return target
         return cluster.client.submit(build_index, self.right.directory, target, None, resources=cluster.routing.cpu,
                                      pure=False).result()

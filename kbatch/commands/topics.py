@@ -26,7 +26,7 @@ from kbatch.analyzers import DEFAULT_ANALYZER
 from kbatch.commands.embedding import Embedding
 from kbatch.commands.match import embedded_side
 from kbatch.commands.tokenize import tokenize
-from kbatch.engine.frame import RunOptions, open_command
+from kbatch.engine.frame import RunOptions, open_command, use_cluster_storage
 from kbatch.engine.manifest import RunResult
 from kbatch.engine.resume import check_output_apart
 from kbatch.errors import InputError, ModelError
@@ -95,14 +95,17 @@ def topics(
     (Longer than 60 lines for its twenty topic options and their documentation; the body is
     the checks and one call per step.)
     """
-    earlier = PreviousTopics.read(previous) if previous is not None else None
     k = _check(n_topics, method, outliers, fit_sample, top_words, keyword_diversity, plot)
     run = RunOptions(**options)
+    if model is not None:
+        resolve_model(model, trust_remote_code=trust_remote_code)  # refused or missing: before anything is read
+    use_cluster_storage(run)
+    earlier = PreviousTopics.read(previous) if previous is not None else None
     started, out = time.perf_counter(), storage.location(output)
     for read in (source, embeddings) if embeddings is not None else (source,):
         check_output_apart(out, read)
-    if model is not None or embeddings is None:
-        resolve_model(model or DEFAULT_MODEL, trust_remote_code=trust_remote_code)  # refused or missing: before any cluster starts
+    if model is None and embeddings is None:
+        resolve_model(DEFAULT_MODEL)  # missing: before any cluster starts
     params = {"command": "topics", "n_topics": n_topics, "method": method, "fit_sample": fit_sample, "reduce_dims": reduce_dims,
               "min_cluster_size": min_cluster_size, "outliers": outliers, "top_words": top_words, "keyword_diversity": keyword_diversity,
               "representatives": representatives, "analyzer": analyzer, "pos": pos, "stopwords": str(stopwords),

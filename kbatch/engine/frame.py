@@ -128,6 +128,15 @@ def _cluster_config(options: RunOptions) -> ClusterConfig:
     return options.cluster if isinstance(options.cluster, ClusterConfig) else load_cluster_config(options.cluster)
 
 
+def use_cluster_storage(options: RunOptions) -> None:
+    """Open stores in this process with the cluster file's ``storage_options``, before a command
+    reads or writes one itself (its inputs, last night's output); a client passed in came
+    with its storage set up. A command checks a model it was given first: a hostile model is
+    refused before any file of the user's is read."""
+    if options.client is None:
+        storage.configure(_cluster_config(options).storage_options)
+
+
 def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str], options: RunOptions,
                     started: float | None = None) -> RunResult:
     """Run ``command`` over the partitions of ``source`` not yet complete in ``output``.
@@ -136,8 +145,7 @@ def run_partitioned(command: Partitioned, source, output: str | os.PathLike[str]
     embedding a match's sides, count it in the total.
     """
     started = started if started is not None else time.perf_counter()
-    if options.client is None:  # a client passed in came with its storage set up
-        storage.configure(_cluster_config(options).storage_options)
+    use_cluster_storage(options)
     plan = plan_input(source, options.text_col, options.id_col, options.partition_rows, command.extra_cols,
                       command.text_param, command.text_is_string, options.keep_cols)
     check_output_apart(output, source, [f["path"] for f in plan.fingerprint["files"]])

@@ -15,38 +15,38 @@ import html
 import os
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kbatch.errors import InputError
 from kbatch.html import OUTLIER, OUTLIER_COLOUR, nice_step, page, tick_text, ticks
-from kbatch.io.storage import atomic_path
+from kbatch.io import storage
 from kbatch.topicmodel.labels import Box, Label, labelled
 from kbatch.topicmodel.plot_data import OUTLIER_OPACITY, TOOLTIP_CHARS, Topic, drawable_points, label_anchors, shown_bars, table_topics
 from kbatch.topicmodel.plot_png import write_png
 
 
 def write_plot(path: str | os.PathLike[str], topics: pd.DataFrame, points: pd.DataFrame, title: str) -> str:
-    """Draw ``topics`` (topic, size, keywords) and ``points`` (x, y: a 2-D PCA projection; topic; optional text) to ``path``.
+    """Draw ``topics`` (topic, size, keywords) and ``points`` (x, y: a 2-D PCA projection; topic; optional text) to ``path``
+    (local, or a URL: one upload, complete or absent).
 
     ``points`` should be a sample (a few thousand rows): every point becomes one circle.
     The suffix picks the format: ``.html`` (no dependencies) or ``.png`` (matplotlib).
     """
-    target = Path(path)
-    suffix = target.suffix.lower()
+    target = storage.location(path)
+    suffix = storage.suffix_of(target)
     if suffix not in (".html", ".png"):
         raise InputError(f"`plot` must end in .html or .png, got {os.fspath(path)!r}")
     table = table_topics(topics)
     sample = drawable_points(points)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
+    storage.make_dirs(storage.parent_of(target))
+    with storage.atomic_write(target) as handle:
         if suffix == ".html":
-            tmp.write_text(_html(table, sample, title), encoding="utf-8")
+            handle.write(_html(table, sample, title).encode("utf-8"))
         else:
-            write_png(tmp, table, sample, title)
-    return str(target)
+            write_png(handle, table, sample, title)
+    return target
 
 
 # --- HTML -------------------------------------------------------------------------------------------------------------

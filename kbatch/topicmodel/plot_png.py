@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from functools import cache
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -17,7 +18,7 @@ from kbatch.topicmodel.plot_data import OUTLIER_OPACITY, Topic, label_anchors, s
 PNG_DPI, PNG_FONT, PNG_LABEL_PAD = 110, 9, 0.3  # PNG_LABEL_PAD: the label box's margin, in font sizes
 
 
-def write_png(path: Path, topics: list[Topic], points: pd.DataFrame, title: str) -> None:
+def write_png(handle: IO[bytes], topics: list[Topic], points: pd.DataFrame, title: str) -> None:
     """Bars and map side by side, labels placed in the figure's final pixels."""
     try:
         import matplotlib
@@ -45,7 +46,7 @@ def write_png(path: Path, topics: list[Topic], points: pd.DataFrame, title: str)
                 _png_labels(scatter, topics, points, words)
         else:
             figure.text(0.5, 0.5, "There are no topics.", ha="center", va="center", fontsize=18)
-        figure.savefig(path, format="png", dpi=PNG_DPI)
+        figure.savefig(handle, format="png", dpi=PNG_DPI)
 
 
 def _png_bars(ax, topics: list[Topic], words: bool) -> None:

@@ -9,6 +9,7 @@ since 2023; usearch is fast but its recall/speed knobs are less established.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from kbatch.caches import worker_cache
 from kbatch.errors import KbatchError
+from kbatch.io import storage
 from kbatch.io.storage import atomic_path
 
 # Graph degree and build/search breadth; recall@10 against exact search is measured by
@@ -44,19 +46,32 @@ def build_index(right_dir: str, target: str, threads: int | None) -> str:
     index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = EF_CONSTRUCTION
     index.add(np.ascontiguousarray(matrix[rows]))
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path.with_suffix(".rows.npy")) as tmp, open(tmp, "wb") as handle:
+    storage.make_dirs(storage.parent_of(target))
+    with storage.atomic_write(_rows_file(target)) as handle:
         np.save(handle, rows)
-    with atomic_path(path) as tmp:
-        faiss.write_index(index, str(tmp))
+    if storage.is_url(target):  # faiss writes files by path: the index goes up as one upload
+        with storage.atomic_write(target) as handle:
+            handle.write(faiss.serialize_index(index).tobytes())
+    else:
+        with atomic_path(Path(target)) as tmp:
+            faiss.write_index(index, str(tmp))
     return target
 
 
 @worker_cache(1)
 def load_index(path: str):
     """The saved index and the right rows it holds, once per worker."""
-    return _faiss().read_index(path), np.load(Path(path).with_suffix(".rows.npy"))
+    faiss = _faiss()
+    if storage.is_url(path):
+        index = faiss.deserialize_index(np.frombuffer(storage.read_bytes(path), dtype=np.uint8))
+    else:
+        index = faiss.read_index(path)
+    return index, np.load(io.BytesIO(storage.read_bytes(_rows_file(path))))
+
+
+def _rows_file(index_file: str) -> str:
+    """Where the right rows of an index file are kept, beside it."""
+    return index_file.removesuffix(".faiss") + ".rows.npy"
 
 
 def search(path: str, left: np.ndarray, k: int, self_offset: int | None, threads: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,14 @@ def add_trust_option(parser: argparse.ArgumentParser) -> None:
                              "only for folders you trust")
 
 
+def add_prompt_option(parser: argparse.ArgumentParser, flag: str = "--prompt", texts: str = "every text",
+                      default: str = "the model's default prompt (e5-small: query; use-m3 and MiniLM have none)") -> None:
+    """A model's prompt by name, as sentence-transformers' ``prompt_name`` (commands that embed)."""
+    parser.add_argument(flag, metavar="NAME|none",
+                        help=f"the model's prompt put before {texts}, by name (e5-small: query, passage); default: {default}; "
+                             "none: no prompt")
+
+
 def add_debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 

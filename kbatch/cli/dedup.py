@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_prompt_option, add_run_options, add_trust_option, run_and_summarize
 from kbatch.commands.dedup import KEEP_MEANING
 
 EXAMPLES = """\
@@ -52,6 +52,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
     parser.add_argument("--model", help="model for embedding (default: use-m3, or that of --embeddings)")
     add_trust_option(parser)
+    add_prompt_option(parser)
     parser.add_argument("--previous", help="last night's dedup output: rows kept on earlier nights stay kept, and tonight's "
                                            "copies of them are dropped")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and k-means (default: 0)")
@@ -63,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.commands.dedup import dedup
 
     names = ("threshold", "exact_only", "clusters", "assignments", "keep", "write_rows", "embeddings", "model", "trust_remote_code",
-             "previous", "seed")
+             "prompt", "previous", "seed")
     return run_and_summarize(dedup, args, "dedup", **{name: getattr(args, name) for name in names})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_prompt_option, add_run_options, add_trust_option, run_and_summarize
 from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
@@ -37,6 +37,7 @@ def add_parser(commands) -> None:
     embed.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"model directory, a name from 'kbatch models list', or a cached hub name (default: {DEFAULT_MODEL})")
     add_trust_option(embed)
+    add_prompt_option(embed)
     embed.add_argument("--no-normalize", dest="normalize", action="store_false", help="keep raw vectors instead of L2-normalizing")
     embed.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored vector type (default: float32)")
     embed.add_argument("--pooling", choices=["mean", "cls", "max"], help="override the model's own pooling")
@@ -54,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
 
     options = {"model": args.model, "normalize": args.normalize, "dtype": args.dtype, "pooling": args.pooling,
                "quantize": args.quantize, "token_budget": args.token_budget, "cache": args.cache,
-               "precision": args.precision, "trust_remote_code": args.trust_remote_code}
+               "precision": args.precision, "prompt": args.prompt, "trust_remote_code": args.trust_remote_code}
     return run_and_summarize(embed, args, "embeddings", **options)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER, AnalyzerSpec
 from kbatch.analyzers.userdict import read_user_dict
-from kbatch.cli.common import add_command, add_debug_option, add_trust_option
+from kbatch.cli.common import add_command, add_debug_option, add_prompt_option, add_trust_option
 from kbatch.errors import InputError
 from kbatch.models.resolve import DEFAULT_MODEL
 
@@ -37,6 +37,7 @@ def add_parser(commands) -> None:
     inspect.add_argument("--user-dict", help="file of words to keep whole: 'word [TAG]' per line")
     inspect.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or cached hub name (default: {DEFAULT_MODEL})")
     add_trust_option(inspect)
+    add_prompt_option(inspect)
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_debug_option(inspect)
     inspect.set_defaults(run=run)
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give the text as an argument or --file FILE, not both")
     text = args.text if args.file is None else _read(args.file)
     spec = AnalyzerSpec(args.analyzer, read_user_dict(args.user_dict) if args.user_dict else (), threads=1)
-    report = inspect_text(text, spec, args.model, trust_remote_code=args.trust_remote_code)
+    report = inspect_text(text, spec, args.model, trust_remote_code=args.trust_remote_code, prompt=args.prompt)
     if args.json:
         json.dump({**asdict(report), "unknown_share": report.unknown_share}, sys.stdout, ensure_ascii=False, indent=1)
         print()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
-from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_prompt_option, add_run_options, add_trust_option, run_and_summarize
 from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
@@ -40,6 +40,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--stopwords", help="builtin (default), none, or a file of words never to pick")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="sentence-transformers model name or path (default: %(default)s)")
     add_trust_option(parser)
+    add_prompt_option(parser, texts="every text and keyword candidate")
     add_run_options(parser)
     parser.set_defaults(run=run)
 
@@ -48,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.commands.keywords import keywords
 
     options = {"top_n": args.top_n, "diversity": args.diversity, "ngram": args.ngram, "pos": args.pos, "analyzer": args.analyzer,
-               "stopwords": args.stopwords, "model": args.model, "trust_remote_code": args.trust_remote_code}
+               "stopwords": args.stopwords, "model": args.model, "prompt": args.prompt,
+               "trust_remote_code": args.trust_remote_code}
     return run_and_summarize(keywords, args, "keywords", **options)

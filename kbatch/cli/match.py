@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_command, add_run_options, add_trust_option, cluster_file
+from kbatch.cli.common import add_command, add_prompt_option, add_run_options, add_trust_option, cluster_file
 
 EXAMPLES = """\
 examples:
@@ -46,6 +46,8 @@ def add_parser(commands) -> None:
                        help="exact (default) or ann: a faiss HNSW index of the right side, for catalogs over ~1M rows")
     match.add_argument("--model", help="model for tables that still need embedding (default: use-m3)")
     add_trust_option(match)
+    add_prompt_option(match, texts="the titles of both tables")
+    add_prompt_option(match, "--right-prompt", "the right table's titles", "--prompt (e5-small: passage may suit a catalog)")
     match.add_argument("--cache", help="embedding cache directory: titles embedded before are not encoded again")
     match.add_argument("--previous", help="an earlier output of this match: against the same right side, unchanged left rows keep it")
     match.add_argument("--partition-rows", type=int, help="left rows per task (default: the embed partitions)")
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = match(
         args.left, args.right, args.output, top_k=args.top_k, min_score=args.min_score, spec_aware=args.spec_aware,
-        index=args.index, model=args.model, cache=args.cache, previous=args.previous, text_col=args.text_col, id_col=args.id_col,
+        index=args.index, model=args.model, prompt=args.prompt, right_prompt=args.right_prompt, cache=args.cache, previous=args.previous,
+        text_col=args.text_col, id_col=args.id_col,
         partition_rows=args.partition_rows, trust_remote_code=args.trust_remote_code,
         overwrite=args.overwrite, cluster=cluster_file(args.cluster), report=args.report, progress=args.progress,
     )

@@ -10,6 +10,7 @@ from kbatch.cli.common import (
     add_command,
     add_debug_option,
     add_input_options,
+    add_prompt_option,
     add_run_options,
     add_trust_option,
     cluster_file,
@@ -74,13 +75,14 @@ def _add_pair_options(parser: argparse.ArgumentParser, gold_default: str | None)
     parser.add_argument("--gold", default=gold_default, help=gold_help)
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or cached hub name (default: {DEFAULT_MODEL})")
     add_trust_option(parser)
+    add_prompt_option(parser, texts="both sentences")
 
 
 def run_sts(args: argparse.Namespace) -> int:
     from kbatch.commands.sts import sts
 
     options = {"col1": args.col1, "col2": args.col2, "gold": args.gold, "model": args.model, "quantize": args.quantize,
-               "token_budget": args.token_budget, "trust_remote_code": args.trust_remote_code}
+               "token_budget": args.token_budget, "prompt": args.prompt, "trust_remote_code": args.trust_remote_code}
     return run_and_summarize(sts, args, "sts", **options)
 
 
@@ -88,7 +90,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from kbatch.commands.sts import evaluate
 
     result = evaluate(args.sts, col1=args.col1, col2=args.col2, gold=args.gold, model=args.model, trust_remote_code=args.trust_remote_code,
-                      cluster=cluster_file(args.cluster), progress=not args.json)
+                      prompt=args.prompt, cluster=cluster_file(args.cluster), progress=not args.json)
     if args.json:
         print(json.dumps({"file": args.sts, **result}))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
-from kbatch.cli.common import add_command, add_input_options, add_run_options, add_trust_option, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_prompt_option, add_run_options, add_trust_option, run_and_summarize
 from kbatch.commands.topics import METHODS, OUTLIERS
 from kbatch.topicmodel.clustering import OUTLIER_PERCENTILE
 
@@ -58,6 +58,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
     parser.add_argument("--model", help="model for embedding (default: use-m3, or that of --embeddings)")
     add_trust_option(parser)
+    add_prompt_option(parser)
     parser.add_argument("--analyzer", default=DEFAULT_ANALYZER, choices=list(ANALYZERS), help=f"(default: {DEFAULT_ANALYZER})")
     parser.add_argument("--pos", default="nouns", help="morphemes that describe topics: nouns (default), content, or tags")
     parser.add_argument("--stopwords", help="builtin (default), none, or a file of words")
@@ -73,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.commands.topics import topics
 
     names = ("n_topics", "method", "fit_sample", "reduce_dims", "min_cluster_size", "outliers", "top_words", "keyword_diversity",
-             "embeddings", "model", "trust_remote_code", "analyzer", "pos", "stopwords", "label_col", "plot", "seed", "previous")
+             "embeddings", "model", "trust_remote_code", "prompt", "analyzer", "pos", "stopwords", "label_col", "plot", "seed", "previous")
     return run_and_summarize(topics, args, "topics", **{name: getattr(args, name) for name in names})

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyarrow as pa
 
+from kbatch.commands.embedding import check_prompts
 from kbatch.commands.topics import document_vectors
 from kbatch.duplicates import representatives
 from kbatch.duplicates.buckets import Block
@@ -66,6 +67,7 @@ def dedup(
     embeddings: str | os.PathLike[str] | None = None,
     model: str | None = None,
     trust_remote_code: bool = False,
+    prompt: str | None = None,
     cache: str | os.PathLike[str] | None = None,
     previous: str | os.PathLike[str] | None = None,
     write_rows: bool = False,
@@ -79,14 +81,15 @@ def dedup(
     group keeps one row by ``keep`` (:data:`KEEP_MEANING`). ``clusters`` (default about √rows)
     and ``assignments`` (nearest centroids per row) decide which rows are compared.
     ``embeddings`` reuses vectors (an ``embed`` output, or Parquet with ``id`` and ``embedding``
-    in source row order). ``previous`` is last night's ``dedup`` output: tonight's rows are
+    in source row order). ``prompt`` names the model's prompt (None: its default, ``"none"``:
+    no prompt). ``previous`` is last night's ``dedup`` output: tonight's rows are
     checked against every row kept on earlier nights, which are never dropped. ``options`` are
     those of :class:`~kbatch.engine.frame.RunOptions`.
     """
     _check(threshold, clusters, assignments, keep)
     run = RunOptions(**options)
-    if not exact_only and model is not None:
-        resolve_model(model, trust_remote_code=trust_remote_code)  # refused or missing: before anything is read
+    if not exact_only and model is not None:  # refused or missing: before anything is read
+        check_prompts(resolve_model(model, trust_remote_code=trust_remote_code), prompt)
     use_cluster_storage(run)
     started, out = time.perf_counter(), storage.location(output)
     for read in (source, embeddings) if embeddings is not None else (source,):
@@ -95,7 +98,7 @@ def dedup(
         raise InputError("`previous` is the output itself; give last night's output and a new one for tonight")
     earlier = read_earlier(previous)
     if not exact_only and model is None and embeddings is None:
-        resolve_model(DEFAULT_MODEL)  # missing: before any cluster starts
+        check_prompts(resolve_model(DEFAULT_MODEL), prompt)  # missing: before any cluster starts
     plan = plan_input(source, run.text_col, run.id_col, run.partition_rows)
     params = {"command": "dedup", "input": plan.fingerprint["paths_sha256"], "threshold": threshold, "exact_only": exact_only,
               "clusters": clusters, "assignments": assignments, "keep": keep, "write_rows": write_rows, "seed": seed,
@@ -105,7 +108,7 @@ def dedup(
         vectors = None
         if not exact_only:
             step = time.perf_counter()
-            embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}
+            embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache, "prompt": prompt}
             nested = replace(run, client=cluster.client, report=None)
             vectors = document_vectors(source, embeddings, storage.join(out, "_embeddings"), embedding, nested)
             seconds["embed"] = time.perf_counter() - step
@@ -114,7 +117,7 @@ def dedup(
         key = params_key(params)
         OutputDir(out).prepare(key, 0, run.overwrite)
         steps = DedupSteps(cluster, run.progress, seconds)
-        hashed = steps.hashes(plan.pieces, run.text_col, run.id_col, vectors[2] if vectors is not None else None)
+        hashed = steps.hashes(plan.pieces, run.text_col, run.id_col, vectors[2].spec if vectors is not None else None)
         before, rows = earlier.rows, plan.rows
         nodes, everyone = before + rows, np.arange(before + rows)
         key_first = first_copies(np.concatenate([earlier.hashes, hashed.keys]),

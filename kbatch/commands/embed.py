@@ -33,6 +33,7 @@ def embed(
     quantize: str | None = None,
     token_budget: int | None = None,
     precision: str = "auto",
+    prompt: str | None = None,
     cache: str | os.PathLike[str] | None = None,
     **options,
 ) -> RunResult:
@@ -40,7 +41,9 @@ def embed(
 
     ``precision`` is ``fp32``, ``fp16``, ``bf16`` or ``auto`` (fp16 on GPU workers, fp32 on
     CPU). ``cache`` is an embedding cache directory (:mod:`kbatch.vectors.cache`): texts it
-    holds for this model and precision are not encoded again, and new ones are added.
+    holds for this model, precision and prompt are not encoded again, and new ones are added.
+    ``prompt`` names one of the model's prompts (e5's ``query``, ``passage``) put before every
+    text: None is the model's default prompt, ``"none"`` no prompt.
     ``trust_remote_code`` lets the model folder run its own code (refused otherwise).
 
     ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`: ``text_col``,
@@ -50,19 +53,19 @@ def embed(
     """
     run = RunOptions(**options)
     settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code), pooling, normalize, dtype, quantize,
-                         token_budget, precision)
+                         token_budget, precision, prompt)
     params = {**settings.params(), "precision": precision}
     spec = settings.spec
 
     def pipeline(cluster: Cluster) -> tuple[Pipeline, dict]:
         on_cluster = settings.precision_on(cluster)
         cached = EmbeddingCache.open(cache, {**params, "precision": on_cluster}) if cache is not None else None
-        metadata = {"model": spec.describe(), "normalize": normalize, "dtype": dtype, "max_seq_length": spec.max_seq_length,
+        metadata = {"model": settings.describe_model(), "normalize": normalize, "dtype": dtype, "max_seq_length": spec.max_seq_length,
                     "quantize": quantize, "precision": on_cluster}
         return Pipeline(ReadText(run.text_col, run.id_col), (settings.stage(cluster, cached),), WRITES), metadata
 
     def describe(record: dict) -> dict:
-        return {"model": {**spec.describe(), "dimension": record["dimension"], "pooling": record["pooling"],
+        return {"model": {**settings.describe_model(), "dimension": record["dimension"], "pooling": record["pooling"],
                           "max_seq_length": spec.max_seq_length}}
 
     def same_precision(cluster: Cluster, part: dict) -> bool:

@@ -17,7 +17,8 @@ from kbatch.vectors.cache import EmbeddingCache
 @dataclass(frozen=True)
 class Embedding:
     """A resolved model and how its vectors are made. ``precision`` ``auto`` is fp16 when a
-    transformer encodes on GPU workers, else fp32."""
+    transformer encodes on GPU workers, else fp32. ``prompt`` names one of the model's prompts
+    (None: its default, ``"none"``: no prompt), put before every text."""
 
     spec: ModelSpec
     pooling: str | None = None
@@ -26,8 +27,10 @@ class Embedding:
     quantize: str | None = None
     token_budget: int | None = None
     precision: str = "auto"
+    prompt: str | None = None
 
     def __post_init__(self) -> None:
+        self.spec.prompt(self.prompt)  # an unknown name: refused here, in the client
         if self.dtype not in DTYPES:
             raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.pooling is not None and self.pooling not in POOLING_MODES:
@@ -41,10 +44,20 @@ class Embedding:
         if self.quantize and self.precision not in ("auto", "fp32"):
             raise InputError("--quantize int8 runs its own int8 model: leave --precision at auto or fp32")
 
+    @property
+    def prompt_text(self) -> str:
+        return self.spec.prompt(self.prompt)[1]
+
     def params(self) -> dict:
-        """What makes two sets of vectors comparable (part of every params key)."""
+        """What makes two sets of vectors comparable (part of every params key): the prompt's
+        text, not its name, and only where there is one, so vectors made without stay as they were."""
         return {"model": self.spec.fingerprint, "pooling": self.pooling, "normalize": self.normalize, "dtype": self.dtype,
-                "quantize": self.quantize}
+                "quantize": self.quantize, **({"prompt": self.prompt_text} if self.prompt_text else {})}
+
+    def describe_model(self) -> dict:
+        """The model as the manifest names it, with the prompt it was given."""
+        name, text = self.spec.prompt(self.prompt)
+        return {**self.spec.describe(), **({"prompt": {"name": name, "text": text}} if text else {})}
 
     def precision_on(self, cluster: Cluster) -> str:
         """``auto`` is fp16 when a transformer encodes on GPU workers, else fp32; others as given.
@@ -70,4 +83,11 @@ class Embedding:
                                    precision=self.precision_on(cluster), trust_remote_code=self.spec.trust_remote_code)
         encode = Encode(settings, token_budget=self.token_budget, normalize=self.normalize, dtype=self.dtype, cache=cache,
                         model_name=self.spec.name)
-        return Embed(SubwordTokenize.for_model(self.spec), encode, normalize_text)
+        return Embed(SubwordTokenize.for_model(self.spec, self.prompt_text), encode, normalize_text)
+
+
+def check_prompts(spec: ModelSpec, *names: str | None) -> None:
+    """Refuse, in the client before any cluster starts, a prompt name ``spec`` does not have
+    (None, the model's default, and ``"none"`` always pass)."""
+    for name in names:
+        spec.prompt(name)

@@ -28,6 +28,8 @@ class Inspection:
     ids: list[int]
     max_seq_length: int
     unknown: int
+    prompt_name: str | None = None
+    prompt: str = ""  # put before the text: the subwords and ids include it, as the model sees them
 
     @property
     def unknown_share(self) -> float:
@@ -42,6 +44,7 @@ class Inspection:
             f"text        {self.text!r}",
             f"normalized  {self.normalized!r}" + ("" if self.normalized else "  (nothing left to analyze: this row is skipped)"),
             f"morphemes   ({self.analyzer}) " + " ".join(f"{form}/{tag}" for form, tag in self.morphemes),
+            f"prompt      {self.prompt!r} ({self.prompt_name})" if self.prompt else "prompt      none",
             f"subwords    ({self.model}) " + " ".join(self.subwords),
             f"ids         {self.ids}",
             f"length      {n} tokens of at most {self.max_seq_length} ({fits}); {n / chars if chars else 0:.2f} tokens per character",
@@ -51,9 +54,11 @@ class Inspection:
 
 
 def inspect_text(
-    text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, model: str = DEFAULT_MODEL, *, trust_remote_code: bool = False
+    text: str, analyzer: AnalyzerSpec | str = DEFAULT_ANALYZER, model: str = DEFAULT_MODEL, *, trust_remote_code: bool = False,
+    prompt: str | None = None,
 ) -> Inspection:
-    """Normalize ``text``, analyze it and tokenize it for ``model``, in this process."""
+    """Normalize ``text``, analyze it and tokenize it for ``model`` after its ``prompt`` (None:
+    the model's default, ``"none"``: no prompt), in this process."""
     spec = analyzer if isinstance(analyzer, AnalyzerSpec) else AnalyzerSpec(analyzer, threads=1)
     spec.check()
     frame = NormalizeText()(pd.DataFrame({"id": [0], "text": pd.Series([text], dtype=object)}))
@@ -64,8 +69,9 @@ def inspect_text(
         analyzed = MorphAnalyze(spec)(frame)
         morphemes = list(zip(analyzed["tokens"].iloc[0], analyzed["tags"].iloc[0], strict=True))
     model_spec = resolve_model(model, trust_remote_code=trust_remote_code)
+    prompt_name, prompt_text = model_spec.prompt(prompt)
     tokenizer = load_tokenizer(model_spec.path, 1 << 30)  # uncut: the report says what the model would drop
-    ids = tokenizer.encode_batch([normalized or ""])[0][0]
+    ids = tokenizer.encode_batch([prompt_text + (normalized or "")])[0][0]
     return Inspection(
         text=text,
         normalized=normalized,
@@ -76,4 +82,6 @@ def inspect_text(
         ids=ids,
         max_seq_length=model_spec.max_seq_length,
         unknown=sum(1 for i in ids if i == tokenizer.unk_token_id),
+        prompt_name=prompt_name,
+        prompt=prompt_text,
     )

@@ -42,13 +42,15 @@ def keywords(
     stopwords: str | os.PathLike[str] | None = None,
     model: str = DEFAULT_MODEL,
     trust_remote_code: bool = False,
+    prompt: str | None = None,
     **options,
 ) -> RunResult:
     """The ``top_n`` keywords of every row's ``text_col``: ``id, keywords, scores`` Parquet.
 
     Candidates are n-grams of up to ``ngram`` adjacent morphemes whose tags ``pos``
     selects (nouns by default, so noun compounds too), minus ``stopwords`` (built-in list by
-    default). ``diversity`` 0..1 trades relevance for variety (MMR, as in KeyBERT).
+    default). ``diversity`` 0..1 trades relevance for variety (MMR, as in KeyBERT). Texts and
+    candidates both get ``prompt`` (None: the model's default, ``"none"``: no prompt).
     ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`.
     """
     if top_n < 1:
@@ -59,7 +61,7 @@ def keywords(
         raise InputError(f"--ngram must be at least 1, got {ngram}")
     keep = parse_pos(pos)
     stop = load_stopwords(stopwords if stopwords is not None else BUILTIN)
-    settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code))
+    settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code), prompt=prompt)
     morph = AnalyzerSpec(analyzer)
     morph.check()
     params = {**settings.params(), "top_n": top_n, "diversity": diversity, "ngram": ngram,
@@ -70,9 +72,9 @@ def keywords(
         embedding = settings.stage(cluster, normalize_text=False)
         stages = (NormalizeText(), MorphAnalyze(morph, TAGS), KeywordCandidates(keep, stop, ngram), embedding,
                   RankKeywords(embedding, top_n, diversity))
-        return Pipeline(ReadText(run.text_col, run.id_col), stages, ("id", "keywords", "scores")), {"model": settings.spec.describe()}
+        return Pipeline(ReadText(run.text_col, run.id_col), stages, ("id", "keywords", "scores")), {"model": settings.describe_model()}
 
     def describe(record: dict) -> dict:
-        return {"model": settings.spec.describe(), "analyzer": {"name": analyzer, "pos": pos, "ngram": ngram}}
+        return {"model": settings.describe_model(), "analyzer": {"name": analyzer, "pos": pos, "ngram": ngram}}
 
     return run_partitioned(Partitioned("keywords", params, pipeline, describe), source, output, run)

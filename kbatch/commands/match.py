@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kbatch.commands.embed import embed
+from kbatch.commands.embedding import check_prompts
 from kbatch.engine.cluster import Cluster
 from kbatch.engine.frame import Partitioned, RunOptions, open_command, run_partitioned, use_cluster_storage
 from kbatch.engine.manifest import RunResult
@@ -35,7 +36,7 @@ from kbatch.errors import InputError
 from kbatch.io import storage
 from kbatch.io.reader import plan_input, read_piece
 from kbatch.io.writer import MANIFEST
-from kbatch.models.resolve import DEFAULT_MODEL, resolve_model
+from kbatch.models.resolve import DEFAULT_MODEL, NO_PROMPT, resolve_model
 from kbatch.stages.read import ReadVectors
 from kbatch.stages.topk import TopK
 from kbatch.vectors.incremental import PreviousMatches, side_digest
@@ -55,6 +56,11 @@ class Side:
     duplicate_ids: int
     params_key: str  # changes when the vectors do
 
+    @property
+    def prompt(self) -> str:
+        """The name of the prompt the side was embedded with (``none`` for none)."""
+        return (self.model.get("prompt") or {}).get("name", NO_PROMPT)
+
 
 def match(
     left,
@@ -69,6 +75,8 @@ def match(
     trust_remote_code: bool = False,
     cache: str | os.PathLike[str] | None = None,
     previous: str | os.PathLike[str] | None = None,
+    prompt: str | None = None,
+    right_prompt: str | None = None,
     **options,
 ) -> RunResult:
     """Top ``top_k`` right rows for every left row by cosine; ``right=None`` matches ``left``
@@ -83,6 +91,9 @@ def match(
     ``cache`` is an embedding cache directory for the tables' embedding (:mod:`kbatch.vectors.cache`).
     ``previous`` is an earlier output of the same match (last night's): against the same
     right side, left rows with unchanged vectors keep its matches and are not searched again.
+    ``prompt`` names the model's prompt for the tables' texts (None: its default, ``"none"``:
+    no prompt); ``right_prompt`` another one for the right table (default: ``prompt``), as
+    asymmetric models (e5's ``query``/``passage``) may want for a catalog.
     ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`; ``partition_rows`` is
     left rows per matching task (default :data:`MATCH_PARTITION_ROWS`).
     """
@@ -90,21 +101,24 @@ def match(
         raise InputError(f"--top-k must be at least 1, got {top_k}")
     if index not in ("exact", "ann"):
         raise InputError(f"--index must be exact or ann, got {index!r}")
+    if right is None and right_prompt is not None:
+        raise InputError("`right_prompt` is for a right table: a table matched within itself has one prompt, `prompt`")
     run = RunOptions(**options)
-    if model is not None:
-        resolve_model(model, trust_remote_code=trust_remote_code)  # refused or missing: before anything is read
+    if model is not None:  # refused or missing: before anything is read
+        check_prompts(resolve_model(model, trust_remote_code=trust_remote_code), prompt, right_prompt)
     use_cluster_storage(run)
     sides = (left, right) if right is not None else (left,)
     for side in sides:
         check_output_apart(output, side)
-    if model is None and any(_embed_manifest(side) is None for side in sides):
-        resolve_model(DEFAULT_MODEL)  # missing: before any cluster starts
+    if model is None and any(_embed_manifest(side) is None for side in sides):  # missing: before any cluster starts
+        check_prompts(resolve_model(DEFAULT_MODEL), prompt, right_prompt)
     started, out = time.perf_counter(), storage.location(output)
     with open_command("match", out, run) as (cluster, _):
         nested = replace(run, client=cluster.client, report=None, partition_rows=None)
-        embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}
+        embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache, "prompt": prompt}
         left_side = embedded_side(left, storage.join(out, "_embeddings", "left"), embedding, nested)
-        right_side = left_side if right is None else embedded_side(right, storage.join(out, "_embeddings", "right"), embedding, nested)
+        right_side = left_side if right is None else embedded_side(
+            right, storage.join(out, "_embeddings", "right"), {**embedding, "prompt": right_prompt or prompt}, nested)
         search = _Search(left_side, right_side, top_k, min_score, index, right is None,
                          _spec_files(left, right, out, run.text_col) if spec_aware else None)
         command = search.command(cluster, out, previous)
@@ -142,7 +156,8 @@ class _Search:
         pipeline = Pipeline(ReadVectors(), (top_k,), ("left_id", "right_id", "score", "rank"))
 
         def describe(record: dict) -> dict:
-            sides = {"left": self.left.directory, "right": self.right.directory, "self_match": self.self_match}
+            sides = {"left": self.left.directory, "right": self.right.directory, "self_match": self.self_match,
+                     "prompts": {"left": self.left.model.get("prompt"), "right": self.right.model.get("prompt")}}
             duplicates = {"left": self.left.duplicate_ids, "right": self.right.duplicate_ids}
             return {"model": self.left.model, "sides": sides, "side_duplicate_ids": duplicates, "right_digest": digest,
                     "previous": earlier.matches if earlier else None}
@@ -168,13 +183,16 @@ def _spec_files(left, right, out: str, text_col: str) -> tuple[str, str]:
 
 def embedded_side(source, target: str | os.PathLike[str], embedding: dict, run: RunOptions) -> Side:
     """``source`` itself if it is an ``embed`` output, else ``source`` embedded into ``target``
-    (``embedding``: ``embed``'s ``model``, ``trust_remote_code`` and ``cache``)."""
+    (``embedding``: ``embed``'s ``model``, ``trust_remote_code``, ``cache`` and ``prompt``)."""
     manifest = _embed_manifest(source)
     model = embedding.get("model")
     if manifest is not None:
         trusted = embedding.get("trust_remote_code", False)
         if model is not None and resolve_model(model, trust_remote_code=trusted).fingerprint != manifest["model"]["fingerprint"]:
             raise InputError(f"{source} holds vectors of {manifest['model']['name']}, not of --model {model}")
+        made_with = (manifest["model"].get("prompt") or {}).get("name", NO_PROMPT)
+        if embedding.get("prompt") not in (None, made_with):
+            raise InputError(f"{source} holds vectors made with prompt {made_with!r}, not {embedding['prompt']!r}")
         directory = storage.location(source)
     else:
         result = embed(source, target, **{**embedding, "model": model or DEFAULT_MODEL}, **run.as_kwargs())

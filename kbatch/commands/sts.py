@@ -43,14 +43,17 @@ def sts(
     trust_remote_code: bool = False,
     quantize: str | None = None,
     token_budget: int | None = None,
+    prompt: str | None = None,
     **options,
 ) -> RunResult:
-    """Score every pair of ``col1``/``col2`` by the cosine of their embeddings.
+    """Score every pair of ``col1``/``col2`` by the cosine of their embeddings, both sentences
+    with the same ``prompt`` (None: the model's default, ``"none"``: no prompt).
 
     Writes ``id, score`` (plus ``gold`` as float when given, and then Pearson and Spearman
     in the manifest). ``options`` are those of :class:`~kbatch.engine.frame.RunOptions`.
     """
-    settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code), quantize=quantize, token_budget=token_budget)
+    settings = Embedding(resolve_model(model, trust_remote_code=trust_remote_code), quantize=quantize, token_budget=token_budget,
+                         prompt=prompt)
     params = {"col2": col2, "gold": gold, **settings.params()}
     run = RunOptions(**{**options, "text_col": col1})
     extra = (col2,) + ((gold,) if gold else ())
@@ -58,10 +61,10 @@ def sts(
     def pipeline(cluster: Cluster) -> tuple[Pipeline, dict]:
         stages = (*([GoldScores(gold)] if gold else []), StackPairs(col2), settings.stage(cluster), PairCosine())
         writes = ("id", "score", *([gold_column(gold)] if gold else []))
-        return Pipeline(ReadText(col1, run.id_col, extra), stages, writes), {"model": settings.spec.describe(), "quantize": quantize}
+        return Pipeline(ReadText(col1, run.id_col, extra), stages, writes), {"model": settings.describe_model(), "quantize": quantize}
 
     def describe(record: dict) -> dict:
-        return {"model": {**settings.spec.describe(), "dimension": record["dimension"]}}
+        return {"model": {**settings.describe_model(), "dimension": record["dimension"]}}
 
     finalize = (lambda path: {"metrics": correlations(path, gold_column(gold))}) if gold else None
     checked = ((col2, "col2"),) + (((gold, "gold"),) if gold else ())

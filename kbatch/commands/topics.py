@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from kbatch.analyzers import DEFAULT_ANALYZER
-from kbatch.commands.embedding import Embedding
+from kbatch.commands.embedding import Embedding, check_prompts
 from kbatch.commands.match import embedded_side
 from kbatch.commands.tokenize import tokenize
 from kbatch.engine.frame import RunOptions, open_command, use_cluster_storage
@@ -65,6 +65,7 @@ def topics(
     embeddings: str | os.PathLike[str] | None = None,
     model: str | None = None,
     trust_remote_code: bool = False,
+    prompt: str | None = None,
     analyzer: str = DEFAULT_ANALYZER,
     pos: str = "nouns",
     stopwords: str | os.PathLike[str] | None = None,
@@ -87,7 +88,8 @@ def topics(
     ``n_topics="auto"`` picks k by silhouette), ``minibatch`` (k-means then updated by every
     block) or ``ctm`` (CombinedTM on bags of morphemes + vectors). ``embeddings`` reuses
     vectors: an ``embed`` output or Parquet with ``id`` and ``embedding`` in source row order.
-    ``cache`` is an embedding cache directory (:mod:`kbatch.vectors.cache`). ``previous`` is an earlier
+    ``prompt`` names the model's prompt (None: its default, ``"none"``: no prompt). ``cache`` is
+    an embedding cache directory (:mod:`kbatch.vectors.cache`). ``previous`` is an earlier
     ``topics`` output: a topic that is one of its topics keeps that topic's id
     (:mod:`kbatch.topicmodel.continuity`). ``options`` are those of
     :class:`~kbatch.engine.frame.RunOptions` (``partition_rows`` applies to the embed and tokenize steps).
@@ -97,15 +99,15 @@ def topics(
     """
     k = _check(n_topics, method, outliers, fit_sample, top_words, keyword_diversity, plot)
     run = RunOptions(**options)
-    if model is not None:
-        resolve_model(model, trust_remote_code=trust_remote_code)  # refused or missing: before anything is read
+    if model is not None:  # refused or missing: before anything is read
+        check_prompts(resolve_model(model, trust_remote_code=trust_remote_code), prompt)
     use_cluster_storage(run)
     earlier = PreviousTopics.read(previous) if previous is not None else None
     started, out = time.perf_counter(), storage.location(output)
     for read in (source, embeddings) if embeddings is not None else (source,):
         check_output_apart(out, read)
     if model is None and embeddings is None:
-        resolve_model(DEFAULT_MODEL)  # missing: before any cluster starts
+        check_prompts(resolve_model(DEFAULT_MODEL), prompt)  # missing: before any cluster starts
     params = {"command": "topics", "n_topics": n_topics, "method": method, "fit_sample": fit_sample, "reduce_dims": reduce_dims,
               "min_cluster_size": min_cluster_size, "outliers": outliers, "top_words": top_words, "keyword_diversity": keyword_diversity,
               "representatives": representatives, "analyzer": analyzer, "pos": pos, "stopwords": str(stopwords),
@@ -115,7 +117,7 @@ def topics(
     seconds: dict[str, float] = {}
     with open_command("topics", out, run) as (cluster, _):
         nested = replace(run, client=cluster.client, report=None)
-        embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache}
+        embedding = {"model": model, "trust_remote_code": trust_remote_code, "cache": cache, "prompt": prompt}
         docs = _documents(source, embeddings, out, embedding, nested, {"analyzer": analyzer, "pos": pos, "stopwords": stopwords}, seconds)
         params.update(input=docs.morphemes.manifest["params"]["input"], vectors=docs.vectors_key)
         key = params_key(params)
@@ -125,7 +127,7 @@ def topics(
         source_key = tuple(map(str, source)) if isinstance(source, (list, tuple)) else str(source)
         inputs = tasks.Inputs(storage.join(out, "_tokens"), source_key, run.text_col, label_col)
         blocks = plan_input(docs.vectors_dir, "embedding", "id", block_rows(docs.rows, cluster), text_is_string=False).pieces
-        encoding = Embedding(docs.spec).stage(cluster) if keyword_diversity > 0 else None
+        encoding = docs.embedding.stage(cluster) if keyword_diversity > 0 else None
         found = TopicSteps(cluster, run.progress, seconds).find(
             blocks, inputs, settings, fit_sample, earlier, storage.join(out, "doc_topics"), key,
             Describing(representatives, top_words, keyword_diversity, encoding, PLOT_POINTS if plot else 0))
@@ -135,11 +137,11 @@ def topics(
 
 @dataclass(frozen=True)
 class _Documents:
-    """The corpus as topics reads it: vectors (directory, rows, model, fingerprint) and morphemes."""
+    """The corpus as topics reads it: vectors (directory, rows, how they were made, fingerprint) and morphemes."""
 
     vectors_dir: str
     rows: int
-    spec: ModelSpec
+    embedding: Embedding
     vectors_key: str
     morphemes: RunResult
 
@@ -148,7 +150,7 @@ def _documents(source, embeddings, out: str, embedding: dict, run: RunOptions, a
     """The documents' vectors (embedded, or ``embeddings`` as given) and morphemes, each an
     ordinary output under ``out`` that a rerun resumes."""
     step = time.perf_counter()
-    vectors_dir, rows, spec, vectors_key = document_vectors(source, embeddings, storage.join(out, "_embeddings"), embedding, run)
+    vectors_dir, rows, made, vectors_key = document_vectors(source, embeddings, storage.join(out, "_embeddings"), embedding, run)
     seconds["embed"] = time.perf_counter() - step
     step = time.perf_counter()
     morphemes = tokenize(source, storage.join(out, "_tokens"), **analysis, **run.as_kwargs())
@@ -156,7 +158,7 @@ def _documents(source, embeddings, out: str, embedding: dict, run: RunOptions, a
     seconds["tokenize"] = time.perf_counter() - step
     if morphemes.manifest["rows_in"] != rows:
         raise InputError(f"--embeddings has {rows:,} rows but the source has {morphemes.manifest['rows_in']:,}")
-    return _Documents(vectors_dir, rows, spec, vectors_key, morphemes)
+    return _Documents(vectors_dir, rows, made, vectors_key, morphemes)
 
 
 def _finish(found: FoundTopics, out: str, plot, title: str, earlier: PreviousTopics | None, previous, params: dict, key: str,
@@ -200,20 +202,22 @@ def _check(n_topics, method: str, outliers: str, fit_sample: int, top_words: int
     return k
 
 
-def document_vectors(source, embeddings, target: str, embedding: dict, run: RunOptions) -> tuple[str, int, ModelSpec, str]:
-    """Directory, row count, model and a fingerprint of the document vectors: ``embeddings``
-    as given (an ``embed`` output or Parquet with ``id`` and ``embedding``), else ``source`` embedded."""
+def document_vectors(source, embeddings, target: str, embedding: dict, run: RunOptions) -> tuple[str, int, Embedding, str]:
+    """Directory, row count, model and prompt, and a fingerprint of the document vectors:
+    ``embeddings`` as given (an ``embed`` output or Parquet with ``id`` and ``embedding``, made
+    with ``embedding``'s prompt), else ``source`` embedded."""
     manifest_path = storage.join(storage.location(embeddings), MANIFEST) if embeddings is not None else None
     if embeddings is None or (storage.is_file(manifest_path) and json.loads(storage.read_bytes(manifest_path)).get("command") == "embed"):
         side = embedded_side(embeddings if embeddings is not None else source, target, embedding, run)
-        directory, spec, key = side.directory, _model_of(side, embedding["trust_remote_code"]), side.params_key
+        made = Embedding(_model_of(side, embedding["trust_remote_code"]), prompt=side.prompt)
+        directory, key = side.directory, side.params_key
     else:
         spec = resolve_model(embedding["model"] or DEFAULT_MODEL, trust_remote_code=embedding["trust_remote_code"])
-        directory, key = storage.location(embeddings), None
+        made, directory, key = Embedding(spec, prompt=embedding["prompt"]), storage.location(embeddings), None
     plan = plan_input(directory, "embedding", "id", text_param="embeddings", text_is_string=False)
     if not pa.types.is_fixed_size_list(storage.read_schema(plan.pieces[0].path).field("embedding").type):
         raise InputError(f"{embeddings}: 'embedding' must be a fixed-size list of floats, as kbatch embed writes")
-    return directory, plan.rows, spec, key or plan.fingerprint["paths_sha256"]
+    return directory, plan.rows, made, key or plan.fingerprint["paths_sha256"]
 
 
 def _model_of(side, trust_remote_code: bool) -> ModelSpec:

@@ -16,7 +16,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from kbatch.errors import ModelError
+from kbatch.errors import InputError, ModelError
 from kbatch.models.digest import content_fingerprint, files_under
 
 # Korean-capable, offline, and a CNN: KorSTS test 71.4 and ~9x the sentences/s of
@@ -32,6 +32,7 @@ KBATCH_MODULES = ("kbatch.use_m3.modules.UseM3Embedding", "kbatch.use_m3.modules
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 _MEMO = "fingerprints.json"
+NO_PROMPT = "none"  # ``--prompt none``: texts as they are, whatever the model's default
 
 
 def cache_dir() -> Path:
@@ -52,9 +53,24 @@ class ModelSpec:
     fingerprint: str
     max_seq_length: int
     trust_remote_code: bool = False
+    prompts: tuple[tuple[str, str], ...] = ()  # sentence-transformers' ``prompts``: (name, text) pairs
+    default_prompt_name: str | None = None
 
     def describe(self) -> dict:
         return {"name": self.name, "path": self.path, "fingerprint": self.fingerprint}
+
+    def prompt(self, name: str | None = None) -> tuple[str | None, str]:
+        """The prompt called ``name`` (None: the model's default, ``"none"``: no prompt) as
+        (name, text) put before every text; an unknown name is refused."""
+        if name is None:
+            name = self.default_prompt_name
+        if name is None or name == NO_PROMPT:
+            return None, ""
+        prompts = dict(self.prompts)
+        if name not in prompts:
+            has = f"its prompts are {', '.join(prompts)}" if prompts else "it has none"
+            raise InputError(f"`prompt` {name!r} is not a prompt of {self.name}: {has} (or {NO_PROMPT}: no prompt)")
+        return name, prompts[name]
 
 
 def resolve_model(name_or_path: str = DEFAULT_MODEL, *, trust_remote_code: bool = False) -> ModelSpec:
@@ -68,7 +84,7 @@ def resolve_model(name_or_path: str = DEFAULT_MODEL, *, trust_remote_code: bool 
         if not trust_remote_code:
             refuse_code(path)
         _check_complete(path)
-        return ModelSpec(name_or_path, str(path), fingerprint(path), _max_seq_length(path), trust_remote_code)
+        return ModelSpec(name_or_path, str(path), fingerprint(path), _max_seq_length(path), trust_remote_code, *_prompts(path))
     except OSError as exc:  # not the output's problem: exit 5, not "cannot write"
         raise ModelError(f"{exc.filename or path}: cannot read the model ({exc.strerror or exc})") from None
 
@@ -253,6 +269,20 @@ def fingerprint(path: Path) -> str:
     """The model's identity, wherever it lives: a hash of every file's name, size and whole content
     (:func:`kbatch.models.digest.content_fingerprint`), remembered in kbatch's cache."""
     return content_fingerprint(path, cache_dir() / _MEMO)
+
+
+def _prompts(path: Path) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The model's prompts and default prompt name from ``config_sentence_transformers.json``
+    (e5's ``query: `` / ``passage: ``), as sentence-transformers reads them."""
+    file = path / "config_sentence_transformers.json"
+    config = _read_json(file) if file.is_file() else {}
+    prompts = config.get("prompts") or {} if isinstance(config, dict) else {}
+    default = config.get("default_prompt_name") if isinstance(config, dict) else None
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+        raise ModelError(f"{file}: 'prompts' must map prompt names to texts")
+    if default is not None and default not in prompts:
+        raise ModelError(f"{file}: 'default_prompt_name' {default!r} is not one of its prompts")
+    return tuple(sorted(prompts.items())), default
 
 
 def _max_seq_length(path: Path) -> int:

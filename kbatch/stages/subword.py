@@ -77,19 +77,21 @@ def load_tokenizer(model_path: str, max_length: int, trust_remote_code: bool = F
 
 @dataclass(frozen=True)
 class SubwordTokenize(Stage):
-    """Adds ``input_ids`` (list<int32>), ``n_tokens`` and ``truncated``; skipped rows get no ids."""
+    """Adds ``input_ids`` (list<int32>), ``n_tokens`` and ``truncated``; skipped rows get no ids.
+    ``prompt`` (e5's ``query: ``) goes before every text, as sentence-transformers puts it."""
 
     model_path: str
     max_seq_length: int
     trust_remote_code: bool = False
+    prompt: str = ""
 
     needs = ("text", "skip_reason")
     outputs: ClassVar[dict[str, ColumnType]] = {"input_ids": pa.list_(pa.int32()), "n_tokens": pa.int32(), "truncated": pa.bool_()}
 
     @classmethod
-    def for_model(cls, spec: ModelSpec) -> SubwordTokenize:
+    def for_model(cls, spec: ModelSpec, prompt: str = "") -> SubwordTokenize:
         """The stage for a resolved model, with the trust the client checked."""
-        return cls(spec.path, spec.max_seq_length, spec.trust_remote_code)
+        return cls(spec.path, spec.max_seq_length, spec.trust_remote_code, prompt)
 
     def setup(self) -> None:
         load_tokenizer(self.model_path, self.max_seq_length, self.trust_remote_code)
@@ -103,7 +105,7 @@ class SubwordTokenize(Stage):
         texts = frame["text"].to_numpy()[keep]
         limit = self.max_seq_length * CHARS_PER_TOKEN_LIMIT
         cut = np.fromiter((len(t) > limit for t in texts), dtype=bool, count=len(texts))
-        per_text, overflowed = tokenizer.encode_batch([t[:limit] for t in texts])
+        per_text, overflowed = tokenizer.encode_batch([self.prompt + t[:limit] for t in texts])
         lengths = np.zeros(len(frame), dtype=np.int32)
         lengths[keep] = [len(i) for i in per_text]
         truncated = np.zeros(len(frame), dtype=bool)

@@ -44,8 +44,10 @@ class EmbeddingCache:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str], vectors: dict) -> EmbeddingCache:
-        """The cache for vectors made with ``vectors`` (model fingerprint, pooling, quantization, precision)."""
-        key = params_key({k: vectors.get(k) for k in ("model", "pooling", "quantize", "precision")})
+        """The cache for vectors made with ``vectors`` (model fingerprint, pooling, quantization,
+        precision and, where there is one, the prompt's text)."""
+        prompt = {"prompt": vectors["prompt"]} if vectors.get("prompt") else {}
+        key = params_key({**{k: vectors.get(k) for k in ("model", "pooling", "quantize", "precision")}, **prompt})
         directory = storage.join(storage.location(root), key)
         storage.make_dirs(directory)
         return cls(directory, tuple(storage.name_of(f) for f in storage.glob(directory, "part-*.parquet")))

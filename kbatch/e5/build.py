@@ -73,25 +73,28 @@ def build_model(target: Path) -> Path:
 
 def _write_model(folder: Path, packed: PackedModel) -> None:
     from safetensors.numpy import save_file
-    from transformers import PreTrainedTokenizerFast
 
     hidden = packed.sizes["hidden"]
     _write_json(folder / "config.json", _bert_config(packed))
     save_file(_bert_state(packed), str(folder / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=build_tokenizer(packed.pieces, packed.scores, packed.normalization, packed.special),
-        bos_token="<s>", eos_token="</s>", unk_token="<unk>", sep_token="</s>", cls_token="<s>", pad_token="<pad>",
-        mask_token="<mask>", model_max_length=packed.sizes["positions"],
-    )
-    tokenizer.save_pretrained(str(folder))
+    tokenizer = build_tokenizer(packed.pieces, packed.scores, packed.normalization, packed.special)
+    tokenizer.save(str(folder / "tokenizer.json"), pretty=False)
+    # Written here, not by transformers, so the folder is the same whichever version builds it.
+    _write_json(folder / "tokenizer_config.json", {
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": packed.sizes["positions"],
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>", "cls_token": "<s>",
+        "pad_token": "<pad>", "mask_token": "<mask>",
+    })
     _write_json(folder / "sentence_bert_config.json", {"max_seq_length": packed.sizes["positions"], "do_lower_case": False})
-    _write_json(folder / "1_Pooling" / "config.json", {"embedding_dimension": hidden, "pooling_mode": "mean", "include_prompt": True})
-    _write_json(folder / "2_Normalize" / "config.json",
-                {"module_input_name": "sentence_embedding", "module_output_name": "sentence_embedding"})
+    # The layout every sentence-transformers version loads (6.0 on the GPU machines, 6.2 here).
+    _write_json(folder / "1_Pooling" / "config.json", {
+        "word_embedding_dimension": hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False, "include_prompt": True,
+    })
     _write_json(folder / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"},
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
     ])
     _write_json(folder / "config_sentence_transformers.json", {
         "model_type": "SentenceTransformer", "prompts": PROMPTS, "default_prompt_name": "query", "similarity_fn_name": "cosine",
@@ -149,7 +152,7 @@ def _package_file() -> Path:
     except ModuleNotFoundError:
         raise _not_installed() from None
     if not file.is_file():
-        raise ModelError(f"{file}: the {PACKAGE} package has no {PACKED_FILE}; reinstall it: pip install --force-reinstall {PACKAGE}")
+        raise ModelError(f"{file}: the {PACKAGE} package has no {PACKED_FILE}; reinstall {PACKAGE}")
     return file
 
 

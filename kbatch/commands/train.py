@@ -23,6 +23,7 @@ from typing import TextIO
 from kbatch import __version__
 from kbatch.errors import InputError, ModelError
 from kbatch.io.pairs import MAX_SCORE, Pairs, read_pairs
+from kbatch.models.card import training_section
 from kbatch.models.resolve import DEFAULT_BASE_MODEL, is_transformer, load_sentence_transformer, resolve_model
 
 LOSSES = {"sts": ("cosine", "cosent"), "nli": ("mnrl",)}
@@ -68,7 +69,7 @@ def train(
     pairs to an sts run (multiple-negatives ranking, batches drawn from both in proportion)."""
     loss_name = settings.check(task)
     if nli is not None and task != "sts":
-        raise InputError("--nli adds NLI pairs to --task sts; for NLI pairs alone use --task nli --train")
+        raise InputError("`nli` adds NLI pairs to `task` sts; to train on NLI pairs alone pass them as `train` with `task` nli")
     try:
         import accelerate  # noqa: F401
         import datasets  # noqa: F401
@@ -177,28 +178,10 @@ def _save(model, output: Path, card: dict) -> None:
         model.save(str(staging))
         (staging / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         with open(staging / "README.md", "a", encoding="utf-8") as readme:
-            readme.write(card_section(card))
+            readme.write(training_section(card))
         if output.exists():
             output.rmdir()
         os.replace(staging, output)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"cannot save the model to {output}: {exc.strerror or exc}") from None
-
-
-def card_section(card: dict) -> str:
-    """The model card's account of a training run (also what a use-m3 delta's card says of its training)."""
-    before, after, also = card["dev_before"], card["dev_after"], card.get("nli")
-    nli = f"- NLI pairs beside them (multiple-negatives ranking): {also['path']} ({also['rows']:,} rows)\n" if also else ""
-    quality = (f"- Dev Spearman (× 100, cosine): {before['spearman']:.2f} before, {after['spearman']:.2f} after\n"
-               if before and after else "")
-    return (
-        f"\n\n## Trained with kbatch {card['kbatch_version']}\n\n"
-        f"- Task: {card['task']}, loss: {card['loss']}\n"
-        f"- Base model: {card['base_model']['name']}\n"
-        f"- Training data: {card['train']['path']} ({card['train']['rows']:,} pairs, {card['train']['bad_rows']:,} bad rows left out)\n"
-        f"{nli}"
-        f"{quality}"
-        f"- Settings: {json.dumps(card['settings'])}\n"
-        f"- Time: {card['seconds']:.0f} s on {card['device']}\n"
-    )

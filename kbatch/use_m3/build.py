@@ -3,6 +3,7 @@
 Nothing is downloaded: the package's ``weights.npz`` and ``sp.model`` are converted once
 into a sentence-transformers directory under kbatch's cache (or where ``-o`` says), which
 is then an ordinary model path for every command (``load_sentence_transformer(path)``).
+use-m3-ko is the same conversion plus the delta kbatch ships (``kbatch.use_m3.delta``).
 """
 
 from __future__ import annotations

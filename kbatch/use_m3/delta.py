@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kbatch.errors import ModelError
+from kbatch.models.card import training_section
 
 if TYPE_CHECKING:
     import torch
@@ -45,10 +46,8 @@ class Delta:
 
     def card(self, base_card: str) -> str:
         """The built model's card: the delta's notes, the base model's card, then how it was trained."""
-        from kbatch.commands.train import card_section
-
         notes = f"{self.notes.strip()}\n\n" if self.notes.strip() else ""
-        return notes + base_card + (card_section(self.training) if self.training else "")
+        return notes + base_card + (training_section(self.training) if self.training else "")
 
     def apply(self, state: dict[str, torch.Tensor], version: str) -> dict[str, torch.Tensor]:
         """``state`` plus the differences; refused unless ``state`` is the base they were made against."""
@@ -111,6 +110,9 @@ def write_delta(trained: str | os.PathLike[str], output: str | os.PathLike[str],
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.", suffix=".npz", delete=False) as tmp:
         np.savez_compressed(tmp, **{_META: np.array(json.dumps(meta, ensure_ascii=False))}, **differences)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)  # a file to ship, not a private temporary one
     os.replace(tmp.name, output)
     return meta | {"largest_rounding": worst}
 

@@ -80,8 +80,11 @@ def test_a_delta_for_another_base_is_refused(tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-def test_a_model_that_changed_the_piece_table_is_no_delta(trained, tmp_path):
+def test_only_a_use_m3_that_kept_its_piece_table_makes_a_delta(trained, tmp_path):
     from safetensors.torch import load_file, save_file
+
+    with pytest.raises(ModelError, match="all-MiniLM-L6-v2: not a use-m3 model"):
+        write_delta("all-MiniLM-L6-v2", tmp_path / "x.npz")
 
     changed = tmp_path / "changed"
     changed.mkdir()

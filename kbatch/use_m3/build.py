@@ -33,7 +33,7 @@ _BRANCH_KEYS = ("2", "3", "5")
 
 def default_model_dir() -> Path:
     """Where ``--model use-m3`` lives: one directory per version of the weights package."""
-    return cache_dir() / "models" / f"{MODEL_NAME}-{_package_version()}"
+    return cache_dir() / "models" / f"{MODEL_NAME}-{package_version()}"
 
 
 def build_model(target: Path, delta: Path | None = None) -> Path:
@@ -54,7 +54,7 @@ def build_model(target: Path, delta: Path | None = None) -> Path:
         from kbatch.use_m3.delta import read_delta
 
         tuned = read_delta(delta)
-        state, card = tuned.apply(state, _package_version()), tuned.card(card)
+        state, card = tuned.apply(state, package_version()), tuned.card(card)
         extra = {"kbatch_training.json": json.dumps(tuned.training, indent=2, ensure_ascii=False) + "\n"}
     embedding = UseM3Embedding(layer_norm_eps=float(arrays["eps"]), sentencepiece_file=str(source / "sp.model"))
     pooling = Pooling(embedding.get_embedding_dimension(), pooling_mode="mean_sqrt_len_tokens")
@@ -78,7 +78,7 @@ def korean_model_dir() -> Path:
     """Where ``--model use-m3-ko`` lives: one directory per weights package and shipped delta."""
     from kbatch.use_m3.delta import KOREAN_DELTA, file_digest
 
-    return cache_dir() / "models" / f"{KOREAN_MODEL_NAME}-{_package_version()}-{file_digest(KOREAN_DELTA)[:8]}"
+    return cache_dir() / "models" / f"{KOREAN_MODEL_NAME}-{package_version()}-{file_digest(KOREAN_DELTA)[:8]}"
 
 
 def build_korean_model(target: Path) -> Path:
@@ -146,7 +146,8 @@ def _package_resources() -> Path:
         raise _not_installed() from None
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """The installed weights package's version: part of a built model's directory name and of a delta's record."""
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
@@ -162,7 +163,7 @@ def _model_card() -> str:
 
 Google's Universal Sentence Encoder multilingual v3 (16 languages, Korean among them),
 converted by `kbatch models build use-m3` from the weights in the Apache-2.0 package
-`{PACKAGE}` {_package_version()} into sentence-transformers modules:
+`{PACKAGE}` {package_version()} into sentence-transformers modules:
 
 SentencePiece (128k pieces) → 8-bit piece table → CNN over 2/3/5-gram windows →
 sum / √length → projection and feed-forward head → 512-dim L2-normalized vectors.

@@ -24,6 +24,7 @@ import numpy as np
 
 from kbatch.errors import ModelError
 from kbatch.models.card import training_section
+from kbatch.use_m3.tokenizer import EMBEDDING_MODULE
 
 if TYPE_CHECKING:
     import torch
@@ -87,10 +88,12 @@ def write_delta(trained: str | os.PathLike[str], output: str | os.PathLike[str],
     table): such a model is not the package's weights plus its trainable parameters.
     Returns the delta's metadata with the largest rounding error of its differences.
     """
-    from kbatch.models.resolve import load_sentence_transformer, resolve_model
-    from kbatch.use_m3.build import _package_version, base_state
+    from kbatch.models.resolve import first_module, load_sentence_transformer, resolve_model
+    from kbatch.use_m3.build import base_state, package_version
 
     spec = resolve_model(str(trained))
+    if first_module(spec.path) != EMBEDDING_MODULE:
+        raise ModelError(f"{trained}: not a use-m3 model (its first module is {first_module(spec.path) or 'a transformer'})")
     model = load_sentence_transformer(spec.path)
     state = {name: value.detach().cpu() for name, value in model.state_dict().items()}
     base = base_state()
@@ -104,7 +107,7 @@ def write_delta(trained: str | os.PathLike[str], output: str | os.PathLike[str],
     worst = max(float(np.abs(differences[n].astype(np.float32) - (state[n] - base[n]).numpy()).max()) for n in differences)
     training_file = Path(spec.path) / "kbatch_training.json"
     training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
-    meta = {"format": FORMAT, "base_digest": state_digest(base), "base_version": _package_version(), "training": training,
+    meta = {"format": FORMAT, "base_digest": state_digest(base), "base_version": package_version(), "training": training,
             "notes": notes, "parameters": sum(d.size for d in differences.values())}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -86,5 +86,7 @@ def test_a_short_training_run_improves_dev_spearman_and_the_model_works_everywhe
 def test_settings_that_cannot_train_are_refused(tmp_path):
     with pytest.raises(InputError, match="--loss for --task nli must be one of mnrl"):
         train("nli", tmp_path / "x.tsv", tmp_path / "m", settings=TrainSettings(loss="cosine"))
+    with pytest.raises(InputError, match="`nli` adds NLI pairs to `task` sts"):
+        train("nli", tmp_path / "x.tsv", tmp_path / "m", nli=tmp_path / "y.tsv")
     with pytest.raises(InputError, match=r"training data must be \.tsv or \.csv"):
         train("sts", tmp_path / "x.parquet", tmp_path / "m")

@@ -35,8 +35,10 @@ def add_parser(commands) -> None:
     parser.add_argument("--task", required=True, choices=["sts", "nli"], help="sts: scored pairs; nli: anchor/positive pairs")
     parser.add_argument("--train", required=True, help="training pairs (TSV/CSV with a header row)")
     parser.add_argument("--dev", help="KorSTS-style scored pairs to evaluate on after each epoch")
+    parser.add_argument("--nli", help="with --task sts: NLI pairs to train on as well (multiple-negatives ranking loss)")
     parser.add_argument("-o", "--output", required=True, help="new directory for the trained model")
-    parser.add_argument("--base", default=DEFAULT_BASE_MODEL, help="model to start from (default: %(default)s, packaged)")
+    parser.add_argument("--base", default=DEFAULT_BASE_MODEL,
+                        help="model to start from: a transformer, or use-m3 (piece table frozen) (default: %(default)s, packaged)")
     add_trust_option(parser)
     parser.add_argument("--epochs", type=float, default=1.0, help="(default: 1)")
     parser.add_argument("--batch-size", type=int, default=16, help="(default: 16)")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from kbatch.commands.train import TrainSettings, train
 
     settings = TrainSettings(args.epochs, args.batch_size, args.lr, args.warmup, args.seed, args.loss)
-    card = train(args.task, args.train, args.output, dev=args.dev, base=args.base, trust_remote_code=args.trust_remote_code,
+    card = train(args.task, args.train, args.output, dev=args.dev, nli=args.nli, base=args.base, trust_remote_code=args.trust_remote_code,
                  settings=settings, progress=args.progress)
     quality = ""
     if card["dev_before"] and card["dev_after"]:

@@ -23,7 +23,8 @@ from typing import TextIO
 from kbatch import __version__
 from kbatch.errors import InputError, ModelError
 from kbatch.io.pairs import MAX_SCORE, Pairs, read_pairs
-from kbatch.models.resolve import DEFAULT_BASE_MODEL, load_sentence_transformer, resolve_model
+from kbatch.models.card import training_section
+from kbatch.models.resolve import DEFAULT_BASE_MODEL, is_transformer, load_sentence_transformer, resolve_model
 
 LOSSES = {"sts": ("cosine", "cosent"), "nli": ("mnrl",)}
 CARD = "kbatch_training.json"
@@ -56,6 +57,7 @@ def train(
     output: str | os.PathLike[str],
     *,
     dev: str | os.PathLike[str] | None = None,
+    nli: str | os.PathLike[str] | None = None,
     base: str = DEFAULT_BASE_MODEL,
     trust_remote_code: bool = False,
     settings: TrainSettings = TrainSettings(),
@@ -63,8 +65,11 @@ def train(
     log: TextIO = sys.stderr,
 ) -> dict:
     """Fine-tune ``base`` on ``train_path`` and save the best model (by ``dev`` Spearman when
-    given, else the last) to ``output``; returns what the model card records."""
+    given, else the last) to ``output``; returns what the model card records. ``nli`` adds NLI
+    pairs to an sts run (multiple-negatives ranking, batches drawn from both in proportion)."""
     loss_name = settings.check(task)
+    if nli is not None and task != "sts":
+        raise InputError("`nli` adds NLI pairs to `task` sts; to train on NLI pairs alone pass them as `train` with `task` nli")
     try:
         import accelerate  # noqa: F401
         import datasets  # noqa: F401
@@ -73,6 +78,7 @@ def train(
     if Path(output).exists() and any(Path(output).iterdir()):
         raise InputError(f"{output} exists and is not empty; choose a new directory for the model")
     training = read_pairs(train_path, task, log)
+    also = read_pairs(nli, "nli", log) if nli is not None else None
     development = read_pairs(dev, "sts", log) if dev is not None else None
     spec = resolve_model(base, trust_remote_code=trust_remote_code)
     if not progress:
@@ -84,7 +90,8 @@ def train(
     evaluator = _evaluator(development) if development is not None else None
     before = evaluator(model) if evaluator is not None else None
     with tempfile.TemporaryDirectory(prefix="kbatch-train-") as checkpoints:
-        trainer = _trainer(model, task, loss_name, training, evaluator, settings, checkpoints, progress)
+        parts = {task: (training, loss_name)} | ({"nli": (also, "mnrl")} if also is not None else {})
+        trainer = _trainer(model, parts, evaluator, settings, checkpoints, progress, is_transformer(spec.path))
         trainer.train()
     after = evaluator(model) if evaluator is not None else None
     card = {
@@ -93,6 +100,7 @@ def train(
         "loss": loss_name,
         "base_model": spec.describe(),
         "train": training.describe(),
+        "nli": also.describe() if also is not None else None,
         "dev": development.describe() if development is not None else None,
         "settings": settings.__dict__ | {"loss": loss_name},
         "dev_before": _metrics(before),
@@ -112,28 +120,36 @@ def _evaluator(pairs: Pairs):
                                         (frame["score"] / MAX_SCORE).tolist(), name="dev", show_progress_bar=False)
 
 
-def _trainer(model, task: str, loss_name: str, pairs: Pairs, evaluator, settings: TrainSettings, checkpoints: str, progress: bool):
+def _trainer(model, parts: dict[str, tuple[Pairs, str]], evaluator, settings: TrainSettings, checkpoints: str, progress: bool,
+             transformer: bool):
+    """sentence-transformers' trainer over ``model``, one dataset and loss per task in ``parts``; fp16 on a GPU for a
+    transformer only: use-m3 runs in fp32 there (a row of it drifted to cosine 0.81 in fp16 on the H200, docs/decisions.md)."""
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer import losses
 
-    frame = pairs.frame.copy()
-    if task == "sts":
-        frame["score"] = frame["score"] / MAX_SCORE
-    loss = {"cosine": losses.CosineSimilarityLoss, "cosent": losses.CoSENTLoss, "mnrl": losses.MultipleNegativesRankingLoss}[loss_name]
+    kinds = {"cosine": losses.CosineSimilarityLoss, "cosent": losses.CoSENTLoss, "mnrl": losses.MultipleNegativesRankingLoss}
+    data, loss = {}, {}
+    for task, (pairs, loss_name) in parts.items():
+        frame = pairs.frame.copy()
+        if task == "sts":
+            frame["score"] = frame["score"] / MAX_SCORE
+        data[task], loss[task] = Dataset.from_pandas(frame, preserve_index=False), kinds[loss_name](model)
     gpu = torch.cuda.is_available()
     evaluate_each = "epoch" if evaluator is not None else "no"
     arguments = SentenceTransformerTrainingArguments(
         output_dir=checkpoints, num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, seed=settings.seed, fp16=gpu, **_warmup(settings.warmup_ratio),
+        learning_rate=settings.learning_rate, seed=settings.seed, fp16=gpu and transformer, **_warmup(settings.warmup_ratio),
         eval_strategy=evaluate_each, save_strategy=evaluate_each, save_total_limit=1, load_best_model_at_end=evaluator is not None,
         metric_for_best_model="eval_dev_spearman_cosine" if evaluator is not None else None, greater_is_better=True,
         report_to="none", disable_tqdm=not progress, dataloader_num_workers=0, dataloader_pin_memory=gpu, logging_strategy="no",
-        batch_sampler="no_duplicates" if task == "nli" else "batch_sampler",
+        batch_sampler="no_duplicates" if "nli" in parts else "batch_sampler",
     )
-    trainer = SentenceTransformerTrainer(model=model, args=arguments, train_dataset=Dataset.from_pandas(frame, preserve_index=False),
-                                         loss=loss(model), evaluator=evaluator)
+    one = len(parts) == 1  # a single dataset and loss, as the trainer takes them unnamed
+    trainer = SentenceTransformerTrainer(model=model, args=arguments, evaluator=evaluator,
+                                         train_dataset=next(iter(data.values())) if one else data,
+                                         loss=next(iter(loss.values())) if one else loss)
     if not progress:
         from transformers.trainer_callback import PrinterCallback
 
@@ -162,25 +178,10 @@ def _save(model, output: Path, card: dict) -> None:
         model.save(str(staging))
         (staging / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         with open(staging / "README.md", "a", encoding="utf-8") as readme:
-            readme.write(_card_section(card))
+            readme.write(training_section(card))
         if output.exists():
             output.rmdir()
         os.replace(staging, output)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"cannot save the model to {output}: {exc.strerror or exc}") from None
-
-
-def _card_section(card: dict) -> str:
-    before, after = card["dev_before"], card["dev_after"]
-    quality = (f"- Dev Spearman (× 100, cosine): {before['spearman']:.2f} before, {after['spearman']:.2f} after\n"
-               if before and after else "")
-    return (
-        f"\n\n## Trained with kbatch {card['kbatch_version']}\n\n"
-        f"- Task: {card['task']}, loss: {card['loss']}\n"
-        f"- Base model: {card['base_model']['name']}\n"
-        f"- Training data: {card['train']['path']} ({card['train']['rows']:,} pairs, {card['train']['bad_rows']:,} bad rows left out)\n"
-        f"{quality}"
-        f"- Settings: {json.dumps(card['settings'])}\n"
-        f"- Time: {card['seconds']:.0f} s on {card['device']}\n"
-    )

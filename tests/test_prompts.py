@@ -3,11 +3,13 @@ embeds puts the chosen prompt before each text, and the prompt is part of what t
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -98,3 +100,29 @@ def test_an_unknown_prompt_is_one_line_before_any_cluster_starts(tmp_path, promp
         assert code == 3 and len(lines) == 1
         assert "'title' is not a prompt of" in lines[0] and "its prompts are passage, query (or none: no prompt)" in lines[0]
     assert not any((tmp_path / name).exists() for name in ("out", "m", "t", "d"))
+
+
+def test_train_puts_the_prompt_before_every_sentence_and_the_model_keeps_its_prompts(tmp_path, prompted):
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    from kbatch.commands.train import TrainSettings, train
+
+    pairs = pd.read_csv(EXAMPLES / "korsts" / "sts-dev.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False, dtype=str)
+    pairs.head(16).to_csv(tmp_path / "train.tsv", sep="\t", index=False, quoting=csv.QUOTE_NONE)
+    pairs.iloc[100:160].to_csv(tmp_path / "dev.tsv", sep="\t", index=False, quoting=csv.QUOTE_NONE)
+    dev = pairs.iloc[100:160]
+
+    card = train("sts", tmp_path / "train.tsv", tmp_path / "model", dev=tmp_path / "dev.tsv", base=str(prompted),
+                 settings=TrainSettings(batch_size=8), progress=False)
+
+    base = load_sentence_transformer(str(prompted), "cpu")
+    check = EmbeddingSimilarityEvaluator(dev.sentence1.tolist(), dev.sentence2.tolist(), (dev.score.astype(float) / 5).tolist())
+    with_prompt = check(base)["spearman_cosine"] * 100
+    base.default_prompt_name = None
+    without = check(base)["spearman_cosine"] * 100
+    assert card["prompt"] == {"name": "query", "text": "query: "}
+    assert card["dev_before"]["spearman"] == pytest.approx(with_prompt, abs=0.006) and abs(with_prompt - without) > 0.1
+    trained = resolve_model(str(tmp_path / "model"))
+    assert {"query": "query: ", "passage": "passage: "}.items() <= dict(trained.prompts).items()  # sentence-transformers adds 'document'
+    assert trained.default_prompt_name == "query"
+    assert "prompt 'query: ' before every sentence" in (tmp_path / "model" / "README.md").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_command, add_debug_option, add_trust_option
+from kbatch.cli.common import add_command, add_debug_option, add_prompt_option, add_trust_option
 from kbatch.models.resolve import DEFAULT_BASE_MODEL
 
 EXAMPLES = """\
@@ -40,6 +40,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--base", default=DEFAULT_BASE_MODEL,
                         help="model to start from: a transformer, or use-m3 (piece table frozen) (default: %(default)s, packaged)")
     add_trust_option(parser)
+    add_prompt_option(parser, texts="every training and dev sentence")
     parser.add_argument("--epochs", type=float, default=1.0, help="(default: 1)")
     parser.add_argument("--batch-size", type=int, default=16, help="(default: 16)")
     parser.add_argument("--lr", type=float, default=5e-5, help="learning rate (default: 5e-5)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = TrainSettings(args.epochs, args.batch_size, args.lr, args.warmup, args.seed, args.loss)
     card = train(args.task, args.train, args.output, dev=args.dev, nli=args.nli, base=args.base, trust_remote_code=args.trust_remote_code,
-                 settings=settings, progress=args.progress)
+                 prompt=args.prompt, settings=settings, progress=args.progress)
     quality = ""
     if card["dev_before"] and card["dev_after"]:
         quality = f"; dev Spearman {card['dev_before']['spearman']:.2f} -> {card['dev_after']['spearman']:.2f}"

@@ -60,13 +60,16 @@ def train(
     nli: str | os.PathLike[str] | None = None,
     base: str = DEFAULT_BASE_MODEL,
     trust_remote_code: bool = False,
+    prompt: str | None = None,
     settings: TrainSettings = TrainSettings(),
     progress: bool = True,
     log: TextIO = sys.stderr,
 ) -> dict:
     """Fine-tune ``base`` on ``train_path`` and save the best model (by ``dev`` Spearman when
     given, else the last) to ``output``; returns what the model card records. ``nli`` adds NLI
-    pairs to an sts run (multiple-negatives ranking, batches drawn from both in proportion)."""
+    pairs to an sts run (multiple-negatives ranking, batches drawn from both in proportion).
+    ``prompt`` names the base's prompt put before every training and dev sentence (None: its
+    default, as e5's ``query: ``; ``"none"``: no prompt); the saved model keeps the base's prompts."""
     loss_name = settings.check(task)
     if nli is not None and task != "sts":
         raise InputError("`nli` adds NLI pairs to `task` sts; to train on NLI pairs alone pass them as `train` with `task` nli")
@@ -81,24 +84,28 @@ def train(
     also = read_pairs(nli, "nli", log) if nli is not None else None
     development = read_pairs(dev, "sts", log) if dev is not None else None
     spec = resolve_model(base, trust_remote_code=trust_remote_code)
+    prompt_name, prompt_text = spec.prompt(prompt)
     if not progress:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()  # loading and saving bars
     started = time.perf_counter()
     model = load_sentence_transformer(spec.path, trust_remote_code=spec.trust_remote_code)
+    own_default, model.default_prompt_name = model.default_prompt_name, prompt_name  # what the dev evaluation encodes with
     evaluator = _evaluator(development) if development is not None else None
     before = evaluator(model) if evaluator is not None else None
     with tempfile.TemporaryDirectory(prefix="kbatch-train-") as checkpoints:
         parts = {task: (training, loss_name)} | ({"nli": (also, "mnrl")} if also is not None else {})
-        trainer = _trainer(model, parts, evaluator, settings, checkpoints, progress, is_transformer(spec.path))
+        trainer = _trainer(model, parts, evaluator, settings, checkpoints, progress, is_transformer(spec.path), prompt_text)
         trainer.train()
     after = evaluator(model) if evaluator is not None else None
+    model.default_prompt_name = own_default
     card = {
         "kbatch_version": __version__,
         "task": task,
         "loss": loss_name,
         "base_model": spec.describe(),
+        "prompt": {"name": prompt_name, "text": prompt_text} if prompt_text else None,
         "train": training.describe(),
         "nli": also.describe() if also is not None else None,
         "dev": development.describe() if development is not None else None,
@@ -121,7 +128,7 @@ def _evaluator(pairs: Pairs):
 
 
 def _trainer(model, parts: dict[str, tuple[Pairs, str]], evaluator, settings: TrainSettings, checkpoints: str, progress: bool,
-             transformer: bool):
+             transformer: bool, prompt: str):
     """sentence-transformers' trainer over ``model``, one dataset and loss per task in ``parts``; fp16 on a GPU for a
     transformer only: use-m3 runs in fp32 there (a row of it drifted to cosine 0.81 in fp16 on the H200, docs/decisions.md)."""
     import torch
@@ -144,7 +151,7 @@ def _trainer(model, parts: dict[str, tuple[Pairs, str]], evaluator, settings: Tr
         eval_strategy=evaluate_each, save_strategy=evaluate_each, save_total_limit=1, load_best_model_at_end=evaluator is not None,
         metric_for_best_model="eval_dev_spearman_cosine" if evaluator is not None else None, greater_is_better=True,
         report_to="none", disable_tqdm=not progress, dataloader_num_workers=0, dataloader_pin_memory=gpu, logging_strategy="no",
-        batch_sampler="no_duplicates" if "nli" in parts else "batch_sampler",
+        batch_sampler="no_duplicates" if "nli" in parts else "batch_sampler", prompts=prompt or None,
     )
     one = len(parts) == 1  # a single dataset and loss, as the trainer takes them unnamed
     trainer = SentenceTransformerTrainer(model=model, args=arguments, evaluator=evaluator,

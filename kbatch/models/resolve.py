@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,11 +185,18 @@ def load_sentence_transformer(path: str, device: str | None = None, trust_remote
 
     if not trust_remote_code:
         refuse_code(Path(path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SentenceTransformer._load_with_module_classes(
-            path, _kbatch_classes(), device=device, local_files_only=True, trust_remote_code=trust_remote_code
-        )
+    # "Default prompt name is set to ...", once per process: kbatch puts the prompt before the texts itself.
+    prompt_notice = logging.getLogger("sentence_transformers.base.model")
+    level = prompt_notice.level
+    prompt_notice.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return SentenceTransformer._load_with_module_classes(
+                path, _kbatch_classes(), device=device, local_files_only=True, trust_remote_code=trust_remote_code
+            )
+    finally:
+        prompt_notice.setLevel(level)
 
 
 def refuse_code(path: Path) -> None:

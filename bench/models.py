@@ -12,7 +12,7 @@ model loaded on the workers before anything is timed):
 - paraphrase recall: seller offers of the synthetic catalog (bench/catalog.py) matched to
   their products, recall@1 and @5 (``kbatch match``);
 - sentences/s of ``kbatch embed`` on ``--rows`` NSMC reviews on this CPU, and the ratio to
-  use-m3, the default (the best of ``--rounds`` runs).
+  use-m3 (the best of ``--rounds`` runs, the models alternating within each round).
 
 Each model uses its own default prompt (e5-small: ``query: ``, for both sides of every task).
 """
@@ -71,13 +71,15 @@ def paraphrase_recall(model: str, work: Path, products: int, options: dict) -> t
     return tuple(float(hits[hits["rank"] <= k].left_id.nunique() / len(offers)) for k in (1, 5))
 
 
-def throughput(model: str, reviews: Path, work: Path, rounds: int, options: dict) -> float:
-    """Sentences/s of ``kbatch embed``, best of ``rounds`` (the model already on the workers)."""
-    best = 0.0
+def throughput(models: list[str], reviews: Path, work: Path, rounds: int, options: dict) -> dict[str, float]:
+    """Sentences/s of ``kbatch embed`` per model, best of ``rounds``, the models alternating
+    within each round so a busy machine slows them alike."""
+    best = dict.fromkeys(models, 0.0)
     for round_ in range(rounds):
-        start = time.perf_counter()
-        result = embed(reviews, work / f"emb-{round_}", model=model, id_col="review_id", **options)
-        best = max(best, result.manifest["rows_done"] / (time.perf_counter() - start))
+        for model in models:
+            start = time.perf_counter()
+            result = embed(reviews, work / model.replace("/", "_") / f"emb-{round_}", model=model, id_col="review_id", **options)
+            best[model] = max(best[model], result.manifest["rows_done"] / (time.perf_counter() - start))
     return best
 
 
@@ -112,13 +114,14 @@ def main() -> int:
             spearman = evaluate(korsts, model=model, **options)["spearman"]
             ranking = ranking_accuracy(model, work / "xnli.parquet", folder, options)
             at1, at5 = paraphrase_recall(model, folder, args.products, options)
-            speed = throughput(model, reviews, folder, args.rounds, options)
-            rows.append((model, spearman, ranking, at1, at5, speed))
+            rows.append((model, spearman, ranking, at1, at5))
             print(f"  {model}: done", flush=True)
+        speeds = throughput(models, reviews, work, args.rounds, options)
 
-    base = next((speed for model, *_, speed in rows if model == BASELINE), None)
+    base = speeds.get(BASELINE)
     print(f"\n{'model':22} {'KorSTS':>7} {'XNLI rank':>9} {'recall@1':>8} {'recall@5':>8} {'sent/s':>8} {'vs use-m3':>9}")
-    for model, spearman, ranking, at1, at5, speed in rows:
+    for model, spearman, ranking, at1, at5 in rows:
+        speed = speeds[model]
         ratio = f"{speed / base:.2f}x" if base else "-"
         print(f"{model:22} {spearman:7.2f} {ranking:9.3f} {at1:8.3f} {at5:8.3f} {speed:8.0f} {ratio:>9}")
     return 0

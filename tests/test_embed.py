@@ -48,7 +48,7 @@ def test_output_follows_the_contract(tmp_path, reviews_file, cluster):
     assert pa.types.is_fixed_size_list(embedding) and embedding.value_type == pa.float32() and embedding.list_size == 512
     assert str(schema.field("n_tokens").type) == "int32" and str(schema.field("truncated").type) == "bool"
     meta = json.loads(schema.metadata[b"kbatch"])
-    assert meta["model"]["name"] == "use-m3" and meta["pooling"] == "mean_sqrt_len_tokens" and meta["dimension"] == 512
+    assert meta["model"]["name"] == "use-m3-ko" and meta["pooling"] == "mean_sqrt_len_tokens" and meta["dimension"] == 512
     manifest = json.loads((tmp_path / "emb" / "_kbatch.json").read_text())
     assert manifest["status"] == "complete" and manifest["rows_in"] == 300
     assert set(manifest["versions"]) >= {"dask", "torch", "sentence-transformers"}

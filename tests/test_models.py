@@ -6,7 +6,7 @@ from kbatch.models.resolve import resolve_model
 
 def test_default_model_is_packaged_and_offline():
     spec = resolve_model()
-    assert spec.name == "use-m3" and spec.max_seq_length == 512
+    assert spec.name == "use-m3-ko" and spec.max_seq_length == 512
     assert len(spec.fingerprint) == 16
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kbatch.cli.common import add_command, add_prompt_option, add_run_options, add_trust_option, cluster_file
+from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
 examples:
@@ -44,7 +45,7 @@ def add_parser(commands) -> None:
     match.add_argument("--spec-aware", action="store_true", help="penalize titles that disagree on a spec (capacity, model, color ...)")
     match.add_argument("--index", choices=["exact", "ann"], default="exact",
                        help="exact (default) or ann: a faiss HNSW index of the right side, for catalogs over ~1M rows")
-    match.add_argument("--model", help="model for tables that still need embedding (default: use-m3)")
+    match.add_argument("--model", help=f"model for tables that still need embedding (default: {DEFAULT_MODEL})")
     add_trust_option(match)
     add_prompt_option(match, texts="the titles of both tables")
     add_prompt_option(match, "--right-prompt", "the right table's titles", "--prompt (e5-small: passage may suit a catalog)")

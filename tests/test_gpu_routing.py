@@ -78,7 +78,8 @@ def test_reduced_precision_keeps_the_vectors_and_their_order(tmp_path, reviews, 
     ids, exact = vectors(full.output)
     same_ids, approximate = vectors(reduced.output)
     assert ids == same_ids
-    assert np.min(np.sum(exact * approximate, axis=1)) > 0.99
+    cosines = np.sum(exact * approximate, axis=1)
+    assert cosines.min() > 0.98 and cosines.mean() > 0.995  # README: bf16 mean 0.999, lowest 0.98 (use-m3-ko: 0.988 here)
     assert pq.read_schema(next((tmp_path / precision).glob("part-*.parquet"))).metadata[b"kbatch"].find(precision.encode()) > 0
 
 

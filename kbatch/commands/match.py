@@ -186,18 +186,21 @@ def embedded_side(source, target: str | os.PathLike[str], embedding: dict, run: 
     (``embedding``: ``embed``'s ``model``, ``trust_remote_code``, ``cache`` and ``prompt``)."""
     manifest = _embed_manifest(source)
     model = embedding.get("model")
-    if manifest is not None:
-        trusted = embedding.get("trust_remote_code", False)
-        if model is not None and resolve_model(model, trust_remote_code=trusted).fingerprint != manifest["model"]["fingerprint"]:
-            raise InputError(f"{source} holds vectors of {manifest['model']['name']}, not of --model {model}")
-        made_with = (manifest["model"].get("prompt") or {}).get("name", NO_PROMPT)
-        if embedding.get("prompt") not in (None, made_with):
-            raise InputError(f"{source} holds vectors made with prompt {made_with!r}, not {embedding['prompt']!r}")
-        directory = storage.location(source)
-    else:
+    if manifest is None:
         result = embed(source, target, **{**embedding, "model": model or DEFAULT_MODEL}, **run.as_kwargs())
         print(f"kbatch {result.summary()}", file=run.log)
-        manifest, directory = result.manifest, storage.location(target)
+        return _side(result.manifest, storage.location(target))
+    trusted = embedding.get("trust_remote_code", False)
+    if model is not None and resolve_model(model, trust_remote_code=trusted).fingerprint != manifest["model"]["fingerprint"]:
+        raise InputError(f"{source} holds vectors of {manifest['model']['name']}, not of --model {model}")
+    side = _side(manifest, storage.location(source))
+    if embedding.get("prompt") not in (None, side.prompt):
+        raise InputError(f"{source} holds vectors made with prompt {side.prompt!r}, not {embedding['prompt']!r}")
+    return side
+
+
+def _side(manifest: dict, directory: str) -> Side:
+    """The side an ``embed`` output in ``directory`` is, from its manifest."""
     vectors = {key: manifest["params"][key] for key in ("model", "pooling", "normalize", "dtype", "quantize")}
     return Side(directory, manifest["model"], vectors, manifest["rows_done"], manifest["duplicate_ids"], manifest["params_key"])
 

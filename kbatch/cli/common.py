@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kbatch.engine.manifest import RunResult
+from kbatch.models.resolve import DEFAULT_MODEL
 
 
 def add_command(commands, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
@@ -51,6 +52,14 @@ def add_prompt_option(parser: argparse.ArgumentParser, flag: str = "--prompt", t
     parser.add_argument(flag, metavar="NAME|none",
                         help=f"the model's prompt put before {texts}, by name (e5-small: query, passage); default: {default}; "
                              "none: no prompt")
+
+
+def add_vectors_options(parser: argparse.ArgumentParser) -> None:
+    """Where a command that clusters vectors (topics, dedup) gets them: reused, or embedded with a model."""
+    parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
+    parser.add_argument("--model", help=f"model for embedding (default: {DEFAULT_MODEL}, or that of --embeddings)")
+    add_trust_option(parser)
+    add_prompt_option(parser)
 
 
 def add_debug_option(parser: argparse.ArgumentParser) -> None:

